@@ -50,6 +50,7 @@ const TOK = {
 	aliceRead: "hf_aliceread",
 	bobWrite: "hf_bobwrite",
 	carolWrite: "hf_carolwrite",
+	daveWrite: "hf_davewrite",
 };
 
 // Small page sizes so every paginated listing needs several pages.
@@ -58,16 +59,18 @@ const CONFIG = {
 		{ name: "alice", orgs: { acme: "admin" } },
 		{ name: "bob", orgs: { acme: "read" } },
 		{ name: "carol", orgs: {} },
+		{ name: "dave", orgs: {} },
 	],
 	tokens: [
 		{ token: TOK.aliceWrite, user: "alice", role: "write" },
 		{ token: TOK.aliceRead, user: "alice", role: "read" },
 		{ token: TOK.bobWrite, user: "bob", role: "write" },
 		{ token: TOK.carolWrite, user: "carol", role: "write" },
+		{ token: TOK.daveWrite, user: "dave", role: "write" },
 	],
 	repos: [
 		{ id: "acme/secret", type: "model", private: true },
-		{ id: "acme/gated", type: "model", private: false, gated: "manual" },
+		{ id: "acme/gated", type: "model", private: false, gated: "manual", grants: { dave: "accepted" } },
 	],
 	page_size: { tree: 2, commits: 2, repos: 2 },
 	lfs_threshold: 10 * 1024 * 1024,
@@ -576,7 +579,9 @@ test("gated repo: metadata readable, content refused without grant", T, async ()
 	const denied = log.filter((r) => r.path === `/${GATED}/resolve/main/w.txt` && r.status === 403);
 	assert.ok(denied.length >= 1, "403 recorded for the gated resolve");
 
-	// org admin reads it
+	// org admin reads it, and so does a user whose access request was accepted
 	const mine = await downloadFile({ ...alice(), repo: GATED, path: "w.txt" });
 	assert.ok(Buffer.from(await mine.arrayBuffer()).equals(content));
+	const daves = await downloadFile({ hubUrl: hub, accessToken: TOK.daveWrite, repo: GATED, path: "w.txt" });
+	assert.ok(Buffer.from(await daves.arrayBuffer()).equals(content), "granted user downloads");
 });
