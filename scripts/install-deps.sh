@@ -1,0 +1,31 @@
+#!/bin/sh
+# install-deps.sh — install everything the build, the tests and the demo need.
+# Idempotent: apt-get skips what is already installed.  Needs root (or sudo).
+set -eu
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+PACKAGES="
+  build-essential meson ninja-build pkg-config
+  fuse3 libfuse3-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev libssl-dev
+  python3 python3-pytest python3-pytest-timeout python3-hypothesis
+  python3-numpy python3-torch
+  rsync attr sqlite3 curl ca-certificates procps psmisc
+"
+
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $PACKAGES >/dev/null
+
+# The conformance suite runs the official @huggingface/hub client on Node.js.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+
+# FUSE needs the device node; fresh containers sometimes lack the module loaded.
+if [ ! -e /dev/fuse ]; then
+    $SUDO modprobe fuse 2>/dev/null || true
+fi
+echo "install-deps: done"
