@@ -43,6 +43,7 @@ class Emulator:
         self.config = config
         self.own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="hubsim-")
+        os.makedirs(self.data_dir, exist_ok=True)
         self.extra_args = list(extra_args)
         self.proc = None
         self.url = self.cdn_url = None
