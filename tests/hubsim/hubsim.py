@@ -26,7 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from store import (HubError, Store, is_ignored, is_lfs_path, now_iso,  # noqa: E402
+from store import (HubError, Store, is_ignored, is_lfs_path, lfs_pointer,  # noqa: E402
                    seeded_bytes_iter)
 from auth import Identities  # noqa: E402
 
@@ -216,6 +216,7 @@ class Handler(BaseHTTPRequestHandler):
         self.rpath, _, self.qs = raw.partition("?")
         self.q = urllib.parse.parse_qs(self.qs, keep_blank_values=True)
         self.body_done = False
+        self.req_bytes = 0
         self.sent_status = 0
         self.sent_bytes = 0
         self.fault = None
@@ -255,7 +256,7 @@ class Handler(BaseHTTPRequestHandler):
                 self.app.record({
                     "origin": self.origin, "method": self.command, "path": self.rpath,
                     "query": self.qs, "status": self.sent_status, "bytes": self.sent_bytes,
-                    "range": self.headers.get("Range"),
+                    "range": self.headers.get("Range"), "req_bytes": self.req_bytes,
                     "auth": self.headers.get("Authorization") is not None,
                     "token_user": token_user,
                 })
@@ -288,6 +289,7 @@ class Handler(BaseHTTPRequestHandler):
                     if not b:
                         raise ConnectionResetError()
                     left -= len(b)
+                    self.req_bytes += len(b)
                     yield b
                 self.rfile.readline(3)
         else:
@@ -297,6 +299,7 @@ class Handler(BaseHTTPRequestHandler):
                 if not b:
                     raise ConnectionResetError()
                 left -= len(b)
+                self.req_bytes += len(b)
                 yield b
 
     def read_body(self):
@@ -355,6 +358,21 @@ class Handler(BaseHTTPRequestHandler):
             headers["X-Error-Code"] = e.code
         headers["X-Error-Message"] = e.message.encode("ascii", "replace").decode()
         self.respond(e.status, json.dumps({"error": e.message}).encode(), headers)
+
+    def respond_ranged(self, body, headers):
+        """Serve small in-memory content with Range support."""
+        headers = dict(headers)
+        headers.setdefault("Accept-Ranges", "bytes")
+        rng = self.headers.get("Range")
+        parsed = parse_range(rng, len(body)) if rng else None
+        if parsed == "unsatisfiable":
+            headers["Content-Range"] = "bytes */%d" % len(body)
+            return self.respond(416, b"", headers, None)
+        if parsed:
+            a, b = parsed
+            headers["Content-Range"] = "bytes %d-%d/%d" % (a, b, len(body))
+            return self.respond(206, body[a:b + 1], headers, None)
+        return self.respond(200, body, headers, None)
 
     def respond_file(self, path, size, headers):
         """Serve a blob file with Range support (never loads it into memory)."""
@@ -1250,10 +1268,8 @@ class Handler(BaseHTTPRequestHandler):
                     "X-Linked-Size": str(e["size"]), "Accept-Ranges": "bytes"}
             return self.respond(302, b"", hdrs, "text/plain; charset=utf-8")
         if e["lfs"]:  # raw of an LFS file: the pointer text
-            from store import lfs_pointer
             body = lfs_pointer(e["sha256"], e["size"])
-            return self.respond(200, body, {"ETag": '"%s"' % e["oid"], "Accept-Ranges": "bytes"},
-                                "text/plain; charset=utf-8")
+            return self.respond_ranged(body, {"ETag": '"%s"' % e["oid"], "Content-Type": "text/plain; charset=utf-8"})
         return self.respond_file(st.blob_path(e["sha256"]), e["size"], {"ETag": '"%s"' % e["oid"]})
 
 

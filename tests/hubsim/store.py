@@ -408,6 +408,8 @@ class Store:
     # -- revisions
     def resolve(self, repo, rev):
         """Return commit sha for a revision or None."""
+        if rev == "HEAD":
+            rev = "main"
         if rev in repo["branches"]:
             return repo["branches"][rev]
         if rev in repo["tags"]:
@@ -424,7 +426,7 @@ class Store:
         if 7 <= len(r) <= 40 and all(c in "0123456789abcdef" for c in r):
             if r in repo["commits"]:
                 return r
-            hits = [s for s in repo["commits"] if s.startswith(r)]
+            hits = [s for s in list(repo["commits"]) if s.startswith(r)]
             if len(hits) == 1:
                 return hits[0]
         return None
