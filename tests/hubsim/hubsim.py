@@ -69,6 +69,7 @@ class Fault:
         self.retry_after = d.get("retry_after")
         self.ratelimit_t = d.get("ratelimit_t")
         self.latency_ms = d.get("latency_ms", 0)
+        self.user = d.get("user")  # only requests whose token belongs to this user ("" = anonymous)
         self.raw = d
 
 
@@ -122,10 +123,12 @@ class App:
                 del self.log[:50000]
 
     # ---------------------------------------------------------------- faults
-    def match_fault(self, origin, method, path):
+    def match_fault(self, origin, method, path, user=None):
         with self.lock:
             for f in list(self.faults):
                 if f.origin not in ("*", origin) or f.method not in ("*", method):
+                    continue
+                if f.user is not None and (f.user or None) != user:
                     continue
                 if not f.path.search(path):
                     continue
@@ -232,7 +235,7 @@ class Handler(BaseHTTPRequestHandler):
                     token_user = self.app.ids.authenticate(self.headers.get("Authorization")).user
                 except HubError:
                     pass
-                self.fault = self.app.match_fault(self.origin, self.command, self.rpath)
+                self.fault = self.app.match_fault(self.origin, self.command, self.rpath, token_user)
                 if self.fault and self.apply_fault_pre():
                     return
                 if self.origin == "cdn":
@@ -359,11 +362,16 @@ class Handler(BaseHTTPRequestHandler):
         headers["X-Error-Message"] = e.message.encode("ascii", "replace").decode()
         self.respond(e.status, json.dumps({"error": e.message}).encode(), headers)
 
+    def range_header(self):
+        if self.fault and self.fault.action == "ignore_range":
+            return None
+        return self.headers.get("Range")
+
     def respond_ranged(self, body, headers):
         """Serve small in-memory content with Range support."""
         headers = dict(headers)
         headers.setdefault("Accept-Ranges", "bytes")
-        rng = self.headers.get("Range")
+        rng = self.range_header()
         parsed = parse_range(rng, len(body)) if rng else None
         if parsed == "unsatisfiable":
             headers["Content-Range"] = "bytes */%d" % len(body)
@@ -381,7 +389,7 @@ class Handler(BaseHTTPRequestHandler):
         headers.setdefault("Content-Type", "application/octet-stream")
         start, end = 0, size - 1
         status = 200
-        rng = self.headers.get("Range")
+        rng = self.range_header()
         if rng:
             parsed = parse_range(rng, size)
             if parsed == "unsatisfiable":
@@ -458,7 +466,7 @@ class Handler(BaseHTTPRequestHandler):
                 headers["RateLimit-Policy"] = '"fixed window";"api";q=500;w=300'
             self.respond(f.status, json.dumps({"error": msg}).encode(), headers)
             return True
-        return False  # truncate / corrupt apply to the response body
+        return False  # truncate / corrupt / ignore_range apply to the response
 
     # ================================================================ control API
     def route_control(self):

@@ -498,3 +498,26 @@ def test_persistence_across_restart(tmp_path):
         assert Client(e.url, "hf_bob").info("acme/secret")["private"] is True
     finally:
         e.stop()
+
+
+def test_fault_ignore_range_and_user_filter(emu):
+    a = alice(emu)
+    rid = new_repo(emu, {"f.txt": b"0123456789"})
+    a.add_faults({"path": "/resolve/", "count": 1, "action": "ignore_range"})
+    st, h, body = a.raw("GET", a.resolve_url(rid, "f.txt"), headers={"Range": "bytes=2-3"})
+    assert st == 200 and body == b"0123456789" and "content-range" not in h
+    a.add_faults({"path": "/api/models/%s$" % rid, "user": "bob", "status": 500})
+    assert a.raw("GET", "/api/models/%s" % rid)[0] == 200
+    assert Client(emu.url, "hf_bob").raw("GET", "/api/models/%s" % rid)[0] == 500
+
+
+def test_large_file_streaming(emu):
+    a = alice(emu)
+    size = 64 * 1024 * 1024 + 3
+    rid = new_repo(emu, lfs_files={"huge.bin": {"size": size, "seed": 11}})
+    _, h, _ = a.raw("HEAD", a.resolve_url(rid, "huge.bin"))
+    t = time.time()
+    st, h2, body = a.raw("GET", h["location"], auth=False)
+    assert st == 200 and len(body) == size
+    assert hashlib.sha256(body).hexdigest() == h["x-linked-etag"].strip('"')
+    assert time.time() - t < 20
