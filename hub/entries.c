@@ -1,0 +1,103 @@
+/* entries.c — the growable list of tree entries, and parsing of the
+ * entry objects that tree listings and paths-info both return. */
+#include "hub_i.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+int hub_entries_push(struct hub_entries *list, const struct hub_entry *e)
+{
+    if (list->n == list->cap) {
+        size_t ncap = list->cap ? list->cap * 2 : 64;
+        if (ncap > SIZE_MAX / sizeof(*list->v))
+            return -ENOMEM;
+        struct hub_entry *nv = realloc(list->v, ncap * sizeof(*nv));
+        if (!nv)
+            return -ENOMEM;
+        list->v = nv;
+        list->cap = ncap;
+    }
+    char *path = strdup(e->path ? e->path : "");
+    if (!path)
+        return -ENOMEM;
+    list->v[list->n] = *e;
+    list->v[list->n].path = path;
+    list->n++;
+    return 0;
+}
+
+void hub_entries_free(struct hub_entries *list)
+{
+    if (!list)
+        return;
+    for (size_t i = 0; i < list->n; i++)
+        free(list->v[i].path);
+    free(list->v);
+    list->v = NULL;
+    list->n = list->cap = 0;
+}
+
+static void copy_hex(char *dst, size_t size, const json_t *v)
+{
+    dst[0] = '\0';
+    if (!json_is_string(v))
+        return;
+    const char *s = json_string_value(v);
+    size_t n = strlen(s);
+    if (n >= size)
+        return; /* not an id of the expected kind: leave empty */
+    memcpy(dst, s, n + 1);
+}
+
+static uint64_t json_size(const json_t *v)
+{
+    json_int_t i = json_is_integer(v) ? json_integer_value(v) : 0;
+    return i > 0 ? (uint64_t)i : 0;
+}
+
+static int parse_one(const json_t *o, struct hub_entries *out)
+{
+    struct hub_entry e;
+    memset(&e, 0, sizeof(e));
+    const json_t *type = json_object_get(o, "type");
+    const json_t *path = json_object_get(o, "path");
+    if (!json_is_string(type) || !json_is_string(path))
+        return -EIO;
+    const char *p = json_string_value(path);
+    if (!*p || p[0] == '/')
+        return -EIO;
+    e.path = (char *)p; /* copied by push */
+    e.is_dir = strcmp(json_string_value(type), "directory") == 0;
+    e.size = e.is_dir ? 0 : json_size(json_object_get(o, "size"));
+    copy_hex(e.oid, sizeof(e.oid), json_object_get(o, "oid"));
+    const json_t *lfs = json_object_get(o, "lfs");
+    if (!e.is_dir && json_is_object(lfs)) {
+        e.is_lfs = true;
+        copy_hex(e.sha256, sizeof(e.sha256), json_object_get(lfs, "oid"));
+        const json_t *lsize = json_object_get(lfs, "size");
+        if (json_is_integer(lsize))
+            e.size = json_size(lsize);
+    }
+    const json_t *date = json_object_get(json_object_get(o, "lastCommit"), "date");
+    if (json_is_string(date) && hub_parse_iso8601(json_string_value(date), &e.mtime))
+        e.mtime = 0;
+    return hub_entries_push(out, &e);
+}
+
+int hub_entries_parse_json(const json_t *array, struct hub_entries *out)
+{
+    if (json_is_object(array))
+        return parse_one(array, out);
+    if (!json_is_array(array))
+        return -EIO;
+    size_t i;
+    const json_t *o;
+    json_array_foreach(array, i, o)
+    {
+        int rc = parse_one(o, out);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}

@@ -1,0 +1,73 @@
+/* hub_i.h — internals shared by the files of hub/ (never included from
+ * fs/ or cache/).  Pure helpers are declared here so tests/unit can
+ * exercise them without a network. */
+#ifndef HUBMOUNT_HUB_I_H
+#define HUBMOUNT_HUB_I_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <time.h>
+
+#include "buf.h"
+#include "hub.h"
+
+/* ---- the client object ------------------------------------------------- */
+
+#define HUB_HANDLE_POOL 16  /* idle curl handles kept for connection reuse */
+#define HUB_CDN_CACHE 64    /* signed CDN URLs remembered per (commit, path) */
+#define HUB_CDN_TTL_S 60    /* how long such a URL is reused */
+
+struct hub_cdn_entry {
+    char *key;       /* resolve URL (encodes type, repo, commit and path) */
+    char *url;       /* signed absolute URL it redirected to */
+    time_t expires;  /* monotonic seconds */
+};
+
+/* Lock order: pool_lock and cdn_lock are leaves; never held together,
+ * never held across a network request. */
+struct hub_client {
+    char *endpoint;    /* no trailing '/' */
+    char origin[300];  /* hub_url_origin(endpoint): where the token may go */
+    char *auth_header; /* "Authorization: Bearer ..." or NULL; never logged */
+    long timeout_s;
+    int max_retries;
+    bool offline;
+
+    pthread_mutex_t pool_lock; /* protects pool[], n_pool */
+    void *pool[HUB_HANDLE_POOL];
+    size_t n_pool;
+
+    pthread_mutex_t cdn_lock;  /* protects cdn[], cdn_next */
+    struct hub_cdn_entry cdn[HUB_CDN_CACHE];
+    size_t cdn_next;
+};
+
+/* ---- pure helpers ------------------------------------------------------ */
+
+/* From one or more Link header values (comma-joined), the URL whose rel
+ * list contains `rel`.  Returns 0 and a malloc'd *url, -ENOENT if absent,
+ * -ENOMEM. */
+int hub_link_find(const char *link, const char *rel, char **url)
+    __attribute__((warn_unused_result));
+
+/* ISO-8601 "YYYY-MM-DDTHH:MM:SS[.frac](Z|+hh:mm|-hh:mm)" -> unix seconds. */
+int hub_parse_iso8601(const char *s, int64_t *out) __attribute__((warn_unused_result));
+
+/* whoami-v2 body -> identity (out is zeroed first; free with
+ * hub_identity_free). */
+int hub_identity_parse(const char *json, size_t len, struct hub_identity *out)
+    __attribute__((warn_unused_result));
+
+/* One tree/paths-info entry object, or an array of them, appended. */
+int hub_entries_parse_json(const json_t *array, struct hub_entries *out)
+    __attribute__((warn_unused_result));
+
+/* "bytes START-END/TOTAL" or "bytes * /TOTAL" (total -1 if "*"). */
+int hub_parse_content_range(const char *s, int64_t *start, int64_t *end, int64_t *total)
+    __attribute__((warn_unused_result));
+
+/* Seconds to wait before retrying, from Retry-After / RateLimit "t=N";
+ * -1 when the headers say nothing. */
+long hub_retry_after_seconds(const char *retry_after, const char *ratelimit);
+
+#endif
