@@ -523,7 +523,7 @@ class Handler(BaseHTTPRequestHandler):
             if not sha:
                 raise HubError(404, "no such revision", "RevisionNotFound")
             files = {}
-            for path, e in repo["commits"][sha]["files"].items():
+            for path, e in app.store.files(repo, sha).items():
                 files[path] = {"size": e["size"], "oid": e["oid"], "sha256": e["sha256"], "lfs": e["lfs"]}
             return self.respond_json({
                 "id": repo["id"], "head": sha, "files": files,
@@ -808,8 +808,9 @@ class Handler(BaseHTTPRequestHandler):
     def repo_dict(self, repo, sha, blobs=False):
         c = repo["commits"][sha]
         siblings = []
-        for path in sorted(c["files"]):
-            e = c["files"][path]
+        files = self.app.store.files(repo, sha)
+        for path in sorted(files):
+            e = files[path]
             s = {"rfilename": path}
             if blobs:
                 s["size"] = e["size"]
@@ -821,7 +822,7 @@ class Handler(BaseHTTPRequestHandler):
              "lastModified": c["date"], "createdAt": repo["createdAt"], "private": repo["private"],
              "gated": repo["gated"], "disabled": repo["disabled"], "downloads": repo["downloads"],
              "likes": repo["likes"], "tags": [], "siblings": siblings,
-             "usedStorage": sum(e["size"] for e in c["files"].values()), "xetEnabled": False}
+             "usedStorage": sum(e["size"] for e in files.values()), "xetEnabled": False}
         if repo["type"] == "model":
             d["modelId"] = repo["id"]
         if repo["type"] == "space":
@@ -874,7 +875,7 @@ class Handler(BaseHTTPRequestHandler):
     # ---------------------------------------------------------------- tree / paths-info
     def entry(self, repo, sha, path, expand, tree_oids=None):
         st = self.app.store
-        files = repo["commits"][sha]["files"]
+        files = self.app.store.files(repo, sha)
         e = files.get(path)
         if e:
             d = {"type": "file", "oid": e["oid"], "size": e["size"], "path": path}
@@ -900,7 +901,7 @@ class Handler(BaseHTTPRequestHandler):
         key = self.cursor_key()
         if key and key in repo["commits"]:
             sha = key  # a cursor stays on the commit its first page came from
-        files = repo["commits"][sha]["files"]
+        files = self.app.store.files(repo, sha)
         tree_oids = st.tree_oids(repo, sha)
         recursive = truthy(self.q.get("recursive", ["false"])[0])
         expand = truthy(self.q.get("expand", ["false"])[0])
@@ -1066,7 +1067,7 @@ class Handler(BaseHTTPRequestHandler):
         create_pr = truthy(self.q.get("create_pr", ["0"])[0])
         ref = self.commit_target(repo, rev, create_pr)
         sha = st.get_ref(repo, ref)
-        files = repo["commits"][sha]["files"]
+        files = self.app.store.files(repo, sha)
         ga = body.get("gitAttributes")
         if ga is None:
             ga = st.file_text_at(repo, sha, ".gitattributes")
@@ -1266,7 +1267,7 @@ class Handler(BaseHTTPRequestHandler):
         repo = self.get_repo(rtype, rid, "read-content")
         rev, sha, path = self.split_rev_path(repo, segs)
         self.extra_headers["X-Repo-Commit"] = sha
-        e = repo["commits"][sha]["files"].get(path)
+        e = self.app.store.files(repo, sha).get(path)
         if e is None:
             raise HubError(404, "Entry not found", "EntryNotFound")
         if e["lfs"] and kind == "resolve":

@@ -217,6 +217,7 @@ class Store:
         self.state_path = os.path.join(self.dir, "state.json")
         self.lock = threading.RLock()
         self._tree_cache = {}
+        self._snap_cache = {}
         if os.path.exists(self.state_path):
             with open(self.state_path) as f:
                 self.state = json.load(f)
@@ -366,17 +367,50 @@ class Store:
             if sha not in repo["commits"]:
                 break
             ts += 1
+        self._write_snapshot(tree, files)
         repo["commits"][sha] = {"parent": parent, "title": title, "message": message,
-                                "author": author, "date": now_iso(ts), "tree": tree,
-                                "files": files}
+                                "author": author, "date": now_iso(ts), "tree": tree}
         return sha
+
+    # -- file snapshots: one immutable JSON per git tree oid, shared by all commits/repos
+    def _snap_path(self, tree):
+        return os.path.join(self.dir, "trees", tree[:2], tree + ".json")
+
+    def _write_snapshot(self, tree, files):
+        path = self._snap_path(tree)
+        if tree not in self._snap_cache and not os.path.exists(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path))
+            with os.fdopen(fd, "w") as f:
+                json.dump(files, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        self._cache_snapshot(tree, files)
+
+    def _cache_snapshot(self, tree, files):
+        if len(self._snap_cache) > 512:
+            self._snap_cache.clear()
+        self._snap_cache[tree] = files
+
+    def files(self, repo, sha):
+        """{path: entry} of a commit (treat as read-only)."""
+        c = repo["commits"][sha]
+        if "files" in c:
+            return c["files"]
+        files = self._snap_cache.get(c["tree"])
+        if files is None:
+            with open(self._snap_path(c["tree"])) as f:
+                files = json.load(f)
+            self._cache_snapshot(c["tree"], files)
+        return files
 
     def tree_oids(self, repo, sha):
         k = (repo["_id"], sha)
         t = self._tree_cache.get(k)
         if t is None:
-            t = build_tree_oids(repo["commits"][sha]["files"])
-            if len(self._tree_cache) > 256:
+            t = build_tree_oids(self.files(repo, sha))
+            if len(self._tree_cache) > 4096:
                 self._tree_cache.clear()
             self._tree_cache[k] = t
         return t
@@ -390,19 +424,15 @@ class Store:
 
     def last_commit_for(self, repo, head, path, is_dir):
         """Newest commit in head's history that changed `path` (file or directory)."""
-        def sig(files):
-            if not is_dir:
-                e = files.get(path)
-                return e and e["oid"]
-            pre = path + "/"
-            return tuple(sorted((p, e["oid"]) for p, e in files.items() if p.startswith(pre)))
-        hist = self.history(repo, head)
-        cur = sig(repo["commits"][head]["files"])
-        found = head
-        for sha in hist[1:]:
-            if sig(repo["commits"][sha]["files"]) != cur:
-                break
-            found = sha
+        def oid_at(sha):
+            if is_dir:
+                return self.tree_oids(repo, sha).get(path)
+            e = self.files(repo, sha).get(path)
+            return e and e["oid"]
+        cur = oid_at(head)
+        found, sha = head, repo["commits"][head]["parent"]
+        while sha and oid_at(sha) == cur:
+            found, sha = sha, repo["commits"][sha]["parent"]
         return found
 
     # -- revisions
@@ -465,7 +495,7 @@ class Store:
                     raise HubError(412, "The branch was updated since you opened this page. "
                                         "Please refresh and try again.")
                 base = head
-            files = dict(repo["commits"][base]["files"])
+            files = dict(self.files(repo, base))
             add_ga = []
             for kind, v in ops:
                 path = v["path"]
@@ -514,7 +544,7 @@ class Store:
         return self.read_blob(e["sha256"]).decode("utf-8", "replace")
 
     def file_text_at(self, repo, sha, path):
-        e = repo["commits"][sha]["files"].get(path)
+        e = self.files(repo, sha).get(path)
         if not e or e["lfs"]:
             return ""
         return self.read_blob(e["sha256"]).decode("utf-8", "replace")
