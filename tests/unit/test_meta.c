@@ -1,0 +1,204 @@
+/* test_meta.c — the metadata cache: listing round-trips, the
+ * found / -ENOENT / -EAGAIN semantics of meta_entry_get, negatives,
+ * revisions, persistence across close/open, file modes. */
+#include "meta.h"
+#include "tap.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define REPO "model/acme/tiny"
+#define C1 "1111111111111111111111111111111111111111"
+#define C2 "2222222222222222222222222222222222222222"
+
+static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+static void add(struct hub_entries *l, const char *path, bool is_dir, uint64_t size,
+                bool lfs)
+{
+    struct hub_entry e;
+    memset(&e, 0, sizeof(e));
+    e.path = (char *)path;
+    e.is_dir = is_dir;
+    e.size = size;
+    snprintf(e.oid, sizeof(e.oid), "%040d", (int)size);
+    e.is_lfs = lfs;
+    if (lfs)
+        snprintf(e.sha256, sizeof(e.sha256), "%064d", 7);
+    e.mtime = 1700000000 + (int64_t)size;
+    if (hub_entries_push(l, &e) != 0)
+        abort();
+}
+
+int main(void)
+{
+    char tmpl[] = "/tmp/test_meta.XXXXXX";
+    char *root = mkdtemp(tmpl);
+    if (!root)
+        return 1;
+    char dbpath[512];
+    snprintf(dbpath, sizeof(dbpath), "%s/meta/meta.db", root);
+
+    struct meta_db *db = NULL;
+    CHECK(meta_open(dbpath, &db) == 0);
+    CHECK(db != NULL);
+
+    struct stat st;
+    char dir[512];
+    snprintf(dir, sizeof(dir), "%s/meta", root);
+    CHECK(stat(dir, &st) == 0 && (st.st_mode & 0777) == 0700);
+    CHECK(stat(dbpath, &st) == 0 && (st.st_mode & 0777) == 0600);
+
+    /* revisions */
+    char commit[HUB_SHA1_HEX];
+    int64_t cd = 0, la = 0;
+    CHECK(meta_revision_get(db, REPO, "main", commit, &cd, &la) == -ENOENT);
+    CHECK(meta_revision_put(db, REPO, "main", C1, 1000, 2000) == 0);
+    CHECK(meta_revision_get(db, REPO, "main", commit, &cd, &la) == 0);
+    CHECK_STR(commit, C1);
+    CHECK(cd == 1000 && la == 2000);
+    CHECK(meta_revision_put(db, REPO, "main", C2, 1001, 2001) == 0); /* branch moved */
+    CHECK(meta_revision_get(db, REPO, "main", commit, NULL, NULL) == 0);
+    CHECK_STR(commit, C2);
+    CHECK(meta_revision_get(db, "model/acme/other", "main", commit, NULL, NULL) == -ENOENT);
+
+    /* root is always a directory, even unknown */
+    struct hub_entry e;
+    CHECK(meta_entry_get(db, REPO, C1, "", &e) == 0);
+    CHECK(e.is_dir && e.path && e.path[0] == '\0');
+    meta_entry_clear(&e);
+    CHECK(e.path == NULL);
+
+    /* nothing known: -EAGAIN, listing never made: -ENOENT */
+    CHECK(meta_entry_get(db, REPO, C1, "config.json", &e) == -EAGAIN);
+    struct hub_entries got = {0};
+    CHECK(meta_dir_get(db, REPO, C1, "", &got) == -ENOENT);
+    CHECK(got.n == 0);
+
+    /* root listing round trip */
+    struct hub_entries root_l = {0};
+    add(&root_l, "config.json", false, 42, false);
+    add(&root_l, "weights", true, 0, false);
+    add(&root_l, "model.safetensors", false, 5000000000ull, true);
+    CHECK(meta_dir_put(db, REPO, C1, "", &root_l) == 0);
+    CHECK(meta_dir_get(db, REPO, C1, "", &got) == 0);
+    CHECK(got.n == 3);
+    if (got.n == 3) { /* sorted by path */
+        CHECK_STR(got.v[0].path, "config.json");
+        CHECK_STR(got.v[1].path, "model.safetensors");
+        CHECK_STR(got.v[2].path, "weights");
+        CHECK(got.v[1].is_lfs && got.v[1].size == 5000000000ull);
+        CHECK(strcmp(got.v[1].sha256, root_l.v[2].sha256) == 0);
+        CHECK(strcmp(got.v[0].oid, root_l.v[0].oid) == 0);
+        CHECK(got.v[0].mtime == 1700000042);
+        CHECK(got.v[2].is_dir && !got.v[0].is_dir);
+    }
+    hub_entries_free(&got);
+
+    /* entry semantics once the root is listed */
+    CHECK(meta_entry_get(db, REPO, C1, "config.json", &e) == 0);
+    CHECK_STR(e.path, "config.json");
+    CHECK(e.size == 42 && !e.is_dir && !e.is_lfs && e.sha256[0] == '\0');
+    meta_entry_clear(&e);
+    CHECK(meta_entry_get(db, REPO, C1, "weights", &e) == 0 && e.is_dir);
+    meta_entry_clear(&e);
+    CHECK(meta_entry_get(db, REPO, C1, "missing.txt", &e) == -ENOENT);
+    CHECK(meta_entry_get(db, REPO, C1, "weights/a.bin", &e) == -EAGAIN); /* not listed */
+    CHECK(meta_entry_get(db, REPO, C2, "config.json", &e) == -EAGAIN);   /* other commit */
+    CHECK(meta_dir_get(db, REPO, C1, "weights", &got) == -ENOENT);
+
+    /* a sub-directory listing, and an empty one */
+    struct hub_entries sub = {0};
+    add(&sub, "weights/a.bin", false, 1, false);
+    add(&sub, "weights/b.bin", false, 2, false);
+    CHECK(meta_dir_put(db, REPO, C1, "weights", &sub) == 0);
+    CHECK(meta_entry_get(db, REPO, C1, "weights/a.bin", &e) == 0 && e.size == 1);
+    meta_entry_clear(&e);
+    CHECK(meta_entry_get(db, REPO, C1, "weights/c.bin", &e) == -ENOENT);
+    CHECK(meta_dir_get(db, REPO, C1, "weights", &got) == 0 && got.n == 2);
+    hub_entries_free(&got);
+    struct hub_entries empty = {0};
+    CHECK(meta_dir_put(db, REPO, C2, "", &empty) == 0);
+    CHECK(meta_dir_get(db, REPO, C2, "", &got) == 0 && got.n == 0);
+    CHECK(meta_entry_get(db, REPO, C2, "config.json", &e) == -ENOENT);
+    /* putting the same listing twice is harmless */
+    CHECK(meta_dir_put(db, REPO, C1, "weights", &sub) == 0);
+    CHECK(meta_dir_get(db, REPO, C1, "weights", &got) == 0 && got.n == 2);
+    hub_entries_free(&got);
+
+    /* negatives: known absent without a listing */
+    CHECK(meta_entry_get(db, REPO, C2, "deep/x/y.txt", &e) == -EAGAIN);
+    CHECK(meta_negative_put(db, REPO, C2, "deep/x/y.txt") == 0);
+    CHECK(meta_entry_get(db, REPO, C2, "deep/x/y.txt", &e) == -ENOENT);
+    CHECK(meta_negative_put(db, REPO, C2, "deep/x/y.txt") == 0); /* idempotent */
+    CHECK(meta_negative_put(db, REPO, "3333333333333333333333333333333333333333", "n") == 0);
+    CHECK(meta_entry_get(db, REPO, "3333333333333333333333333333333333333333", "n", &e) ==
+          -ENOENT);
+
+    /* bad arguments */
+    CHECK(meta_dir_put(db, NULL, C1, "", &sub) == -EINVAL);
+    CHECK(meta_entry_get(db, REPO, C1, NULL, &e) == -EINVAL);
+
+    /* persistence across close/open */
+    meta_close(db);
+    db = NULL;
+    CHECK(meta_open(dbpath, &db) == 0);
+    CHECK(meta_revision_get(db, REPO, "main", commit, NULL, NULL) == 0);
+    CHECK_STR(commit, C2);
+    CHECK(meta_dir_get(db, REPO, C1, "", &got) == 0 && got.n == 3);
+    hub_entries_free(&got);
+    CHECK(meta_entry_get(db, REPO, C1, "weights/b.bin", &e) == 0 && e.size == 2);
+    meta_entry_clear(&e);
+    CHECK(meta_entry_get(db, REPO, C2, "deep/x/y.txt", &e) == -ENOENT);
+    CHECK(meta_entry_get(db, REPO, C1, "weights/zzz", &e) == -ENOENT);
+
+    /* the -wal and -shm files are private too */
+    char wal[600];
+    snprintf(wal, sizeof(wal), "%s-wal", dbpath);
+    CHECK(stat(wal, &st) != 0 || (st.st_mode & 0777) == 0600);
+
+    /* a bigger listing: 5000 entries in one directory */
+    struct hub_entries big = {0};
+    char name[64];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(name, sizeof(name), "data/shard-%05d.parquet", i);
+        add(&big, name, false, (uint64_t)i, false);
+    }
+    CHECK(meta_dir_put(db, "dataset/acme/big", C1, "data", &big) == 0);
+    CHECK(meta_dir_get(db, "dataset/acme/big", C1, "data", &got) == 0 && got.n == 5000);
+    if (got.n == 5000)
+        CHECK_STR(got.v[4999].path, "data/shard-04999.parquet");
+    hub_entries_free(&got);
+    CHECK(meta_entry_get(db, "dataset/acme/big", C1, "data/shard-01234.parquet", &e) == 0 &&
+          e.size == 1234);
+    meta_entry_clear(&e);
+    hub_entries_free(&big);
+
+    /* a file that is not a database */
+    char junk[600];
+    snprintf(junk, sizeof(junk), "%s/junk.db", root);
+    FILE *f = fopen(junk, "w");
+    if (f) {
+        fputs("this is not an sqlite database, not at all, really not one\n", f);
+        fclose(f);
+    }
+    struct meta_db *bad = NULL;
+    CHECK(meta_open(junk, &bad) < 0 && bad == NULL);
+
+    meta_close(db);
+    hub_entries_free(&root_l);
+    hub_entries_free(&sub);
+    nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    return tap_done();
+}
