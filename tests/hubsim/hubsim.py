@@ -323,6 +323,9 @@ class Handler(BaseHTTPRequestHandler):
         self.sent_status = status
         hdrs = dict(self.extra_headers)
         hdrs.update(headers)
+        trace = self.headers.get("X-Amzn-Trace-Id") or self.headers.get("X-Request-Id")
+        hdrs.setdefault("X-Request-Id", "Root=1-%08x-%s" % (int(time.time()), hashlib.md5(
+            ("%s%s" % (self.rpath, time.time())).encode()).hexdigest()[:24]) + (";" + trace if trace else ""))
         for k, v in hdrs.items():
             if v is None:
                 continue
@@ -857,6 +860,13 @@ class Handler(BaseHTTPRequestHandler):
             if not ids.visible(p, repo):
                 continue
             out.append(repo)
+        sort = self.q.get("sort", [None])[0]
+        if sort in ("id", "createdAt", "likes", "downloads", "lastModified"):
+            def sk(r):
+                if sort == "lastModified":
+                    return r["commits"][r["branches"]["main"]]["date"]
+                return r[sort].lower() if sort == "id" else r[sort]
+            out.sort(key=sk, reverse=self.q.get("direction", ["1"])[0] == "-1")
         limit = self.q.get("limit", [None])[0]
         chunk = self.page(out, "repos", limit=int(limit) if limit and limit.isdigit() else None)
         full = truthy(self.q.get("full", ["false"])[0])
