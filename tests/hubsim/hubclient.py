@@ -46,6 +46,7 @@ class Emulator:
         os.makedirs(self.data_dir, exist_ok=True)
         self.extra_args = list(extra_args)
         self.proc = None
+        self.returncode = None
         self.url = self.cdn_url = None
 
     def start(self):
@@ -74,6 +75,8 @@ class Emulator:
             except subprocess.TimeoutExpired:
                 os.kill(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+        if self.proc:
+            self.returncode = self.proc.returncode
         if self.proc and self.proc.stdout:
             self.proc.stdout.close()
         self.proc = None
