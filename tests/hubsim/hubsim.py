@@ -34,6 +34,7 @@ TYPES = {"models": "model", "datasets": "dataset", "spaces": "space"}
 PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
 HEX = re.compile(r"^[0-9a-f]{64}$")
 CDN_REFUSAL = b"Authorization header must not be sent to the CDN"
+FAULT_ACTIONS = ("status", "reset", "truncate", "corrupt", "concurrent_commit", "latency", "ignore_range")
 DEFAULT_SETTINGS = {
     "page_size": {"tree": 1000, "commits": 50, "repos": 1000, "paths_info_max": 1000},
     "lfs_threshold": 10 * 1024 * 1024,
@@ -63,6 +64,8 @@ class Fault:
         self.count = d.get("count")
         self.probability = float(d.get("probability", 1.0))
         self.action = d.get("action", "status")
+        if self.action not in FAULT_ACTIONS:
+            raise HubError(400, "unknown fault action %r" % self.action)
         self.status = int(d.get("status", 503))
         self.error_code = d.get("error_code")
         self.error_message = d.get("error_message")
@@ -487,7 +490,10 @@ class Handler(BaseHTTPRequestHandler):
         if p == "faults":
             if m == "POST":
                 rules = self.json_body().get("rules", [])
-                new = [Fault(r) for r in rules]
+                try:
+                    new = [Fault(r) for r in rules]
+                except re.error as e:
+                    raise HubError(400, "bad path regex: %s" % e)
                 with app.lock:
                     app.faults.extend(new)
                 return self.respond_json({"ok": True, "count": len(app.faults)})
