@@ -11,7 +11,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
+import { mkdtempSync, writeFileSync, rmSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -38,6 +38,7 @@ import {
 	repoExists,
 	checkRepoAccess,
 	modelInfo,
+	snapshotDownload,
 } from "@huggingface/hub";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -91,10 +92,11 @@ const gitBlobSha1 = (buf) =>
 	createHash("sha1").update(Buffer.concat([Buffer.from(`blob ${buf.length}\0`), buf])).digest("hex");
 const normEtag = (e) => (e ?? "").replace(/^W\//, "").replace(/^"|"$/g, "");
 
-async function expectHubError(promise, status, what) {
+async function expectHubError(promise, status, what, messageRe) {
 	await assert.rejects(promise, (err) => {
 		assert.ok(err instanceof HubApiError, `${what}: expected HubApiError, got ${err?.constructor?.name}: ${err?.message}`);
 		assert.equal(err.statusCode, status, `${what}: status (message: ${err.message})`);
+		if (messageRe) assert.match(err.message, messageRe, `${what}: message`);
 		return true;
 	});
 }
@@ -467,6 +469,7 @@ test("commit with a stale parentCommit is rejected (412); current parent accepte
 		}),
 		412,
 		"stale parentCommit",
+		/The branch was updated since you opened this page/,
 	);
 	const after412 = await emuState("model", "acme", "conf-model");
 	assert.equal(after412.head, st.head, "rejected commit changed nothing");
@@ -585,10 +588,12 @@ test("gated repo: metadata readable, content refused without grant", T, async ()
 	assert.equal(info.gated, "manual");
 	const listed = (await collect(listFiles({ ...carol, repo: GATED }))).map((e) => e.path);
 	assert.ok(listed.includes("w.txt"), "tree listing works without grant");
+	const anonListed = (await collect(listFiles({ hubUrl: hub, repo: GATED }))).map((e) => e.path);
+	assert.ok(anonListed.includes("w.txt"), "tree listing works anonymously");
 	assert.equal((await pathsInfo({ ...carol, repo: GATED, paths: ["w.txt"] })).length, 1, "paths-info works without grant");
 
-	await expectHubError(downloadFile({ ...carol, repo: GATED, path: "w.txt" }), 403, "carol gated download");
-	await expectHubError(downloadFile({ hubUrl: hub, repo: GATED, path: "w.txt" }), 401, "anonymous gated download");
+	await expectHubError(downloadFile({ ...carol, repo: GATED, path: "w.txt" }), 403, "carol gated download", /authorized list/);
+	await expectHubError(downloadFile({ hubUrl: hub, repo: GATED, path: "w.txt" }), 401, "anonymous gated download", /restricted/);
 	const log = await emuLog();
 	const denied = log.filter((r) => r.path === `/${GATED}/resolve/main/w.txt` && r.status === 403);
 	assert.ok(denied.length >= 1, "403 recorded for the gated resolve");
@@ -650,4 +655,40 @@ test("deleteRepo: repo gone afterwards", T, async () => {
 	await deleteRepo({ ...alice(), repo: "alice/throwaway" });
 	assert.equal(await repoExists({ ...alice(), repo: "alice/throwaway" }), false);
 	await expectHubError(deleteRepo({ ...alice(), repo: "alice/throwaway" }), 404, "delete missing repo");
+});
+
+test("unusual file names: space, non-ASCII, plus, parentheses", T, async () => {
+	assert.ok(uploadCommit, "upload must have succeeded");
+	const name = "sp ace/\u00fc+1 (x).txt";
+	const body = Buffer.from("odd name\n");
+	await uploadFiles({ ...alice(), repo: MODEL, files: [{ path: name, content: new Blob([body]) }] });
+	const listed = await collect(listFiles({ ...alice(), repo: MODEL, path: "sp ace" }));
+	assert.deepEqual(listed.map((e) => e.path), [name], "tree of a directory with a space");
+	assert.equal(listed[0].oid, gitBlobSha1(body));
+	const [info] = await pathsInfo({ ...alice(), repo: MODEL, paths: [name] });
+	assert.equal(info?.size, body.length);
+	const blob = await downloadFile({ ...alice(), repo: MODEL, path: name });
+	assert.ok(blob, "resolve finds the file ('+' is not a space in a path)");
+	assert.ok(Buffer.from(await blob.arrayBuffer()).equals(body));
+});
+
+test("snapshotDownload: whole repo at a commit, byte-exact", T, async () => {
+	assert.ok(uploadCommit, "upload must have succeeded");
+	const cacheDir = join(dataDir, "hf-cache");
+	const debug = console.debug;
+	console.debug = () => {}; // the client logs each download on stdout, which would clutter TAP
+	let folder;
+	try {
+		folder = await snapshotDownload({ ...alice(), repo: MODEL, revision: uploadCommit, cacheDir });
+	} finally {
+		console.debug = debug;
+	}
+	assert.ok(folder.endsWith(uploadCommit), `snapshot folder named by commit: ${folder}`);
+	const walk = (d, pre = "") =>
+		readdirSync(d).flatMap((n) => (statSync(join(d, n)).isDirectory() ? walk(join(d, n), `${pre}${n}/`) : [`${pre}${n}`]));
+	const got = walk(folder).sort();
+	assert.deepEqual(got, [".gitattributes", ...Object.keys(files), BIG_PATH, BIN_PATH].sort());
+	for (const [p, b] of Object.entries(files)) assert.ok(readFileSync(join(folder, p)).equals(b), p);
+	assert.equal(sha256(readFileSync(join(folder, BIG_PATH))), BIG_SHA);
+	assert.equal(sha256(readFileSync(join(folder, BIN_PATH))), BIN_SHA);
 });
