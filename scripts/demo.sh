@@ -53,15 +53,16 @@ import os, sys
 sys.path.insert(0, "tests/hubsim")
 import hubclient
 url, token = sys.argv[1], sys.argv[2]
-hub = hubclient.Hub(url, token)
+hub = hubclient.Client(url, token)
 hub.create_repo("acme/demo-model")
-big = hubclient.pseudo_random_bytes(20 * 1024 * 1024, seed=7)
-commit = hub.commit("acme/demo-model", {
+big = hubclient.seeded_bytes(7, 20 * 1024 * 1024)
+result = hub.upload("acme/demo-model", {
     "README.md": b"# demo-model\nA repo served by the hubmount demo.\n",
     "config.json": b'{"hidden_size": 64, "num_layers": 2}\n',
     "model.safetensors": big,
-}, message="demo: initial upload")
-print(f"demo: uploaded README.md, config.json, model.safetensors (20 MiB, LFS) -> commit {commit[:12]}")
+}, summary="demo: initial upload")
+print("demo: uploaded README.md, config.json, model.safetensors (20 MiB, LFS)"
+      f" -> commit {result['commitOid'][:12]}")
 PYEOF
 
 echo "demo: mounting acme/demo-model at $MNT"
