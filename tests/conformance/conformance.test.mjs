@@ -43,7 +43,7 @@ import {
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const REPO_ROOT = resolve(HERE, "..", "..");
-const HUBSIM = join(REPO_ROOT, "tests", "hubsim", "hubsim.py");
+const HUBSIM = process.env.HUBSIM || join(REPO_ROOT, "tests", "hubsim", "hubsim.py");
 const PYTHON = process.env.PYTHON || "/usr/bin/python3";
 const T = { timeout: 60000 };
 
