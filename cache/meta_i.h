@@ -36,6 +36,7 @@ enum meta_stmt_id {
     MS_NEG_PUT,
     MS_J_ADD,
     MS_J_LIST,
+    MS_J_GET,
     MS_J_SET_COMMITTING,
     MS_J_SET_DONE,
     MS_J_SET_FAILED,
