@@ -86,6 +86,10 @@ class App:
         self.log = []
         self.seq = 0
         self.lock = threading.Lock()
+        # Requests between parse and log record.  Log reads wait for them, so a
+        # test that got its response always finds the request in the log.
+        self.inflight = 0
+        self.idle = threading.Condition(self.lock)
         self.faults = []
         self.concurrent_n = 0
         self.hub_base = self.cdn_base = None
@@ -117,8 +121,18 @@ class App:
         return repo
 
     # ---------------------------------------------------------------- request log
+    def begin_request(self):
+        with self.lock:
+            self.inflight += 1
+
+    def wait_idle(self, timeout=2.0):
+        """Called with self.lock held."""
+        self.idle.wait_for(lambda: self.inflight == 0, timeout)
+
     def record(self, rec):
         with self.lock:
+            self.inflight -= 1
+            self.idle.notify_all()
             self.seq += 1
             rec["seq"] = self.seq
             self.log.append(rec)
@@ -230,6 +244,8 @@ class Handler(BaseHTTPRequestHandler):
         self.principal = None
         control = self.origin == "hub" and self.rpath.startswith("/__emulator/")
         token_user = None
+        if not control:
+            self.app.begin_request()
         try:
             if control:
                 self.route_control()
@@ -481,10 +497,12 @@ class Handler(BaseHTTPRequestHandler):
         m = self.command
         if p == "log" and m == "GET":
             with app.lock:
+                app.wait_idle()
                 data = list(app.log)
             return self.respond_json(data)
         if p == "log/clear" and m == "POST":
             with app.lock:
+                app.wait_idle()
                 app.log.clear()
             return self.respond_json({"ok": True})
         if p == "faults":
