@@ -109,6 +109,7 @@ int main(void)
     char key[80];
     digest(data, size, BLOCKS_GIT_SHA1, key);
     unsigned char *buf = malloc(size + BS);
+    char src[600];
 
     CHECK(blocks_get(bc, key, size, 0, buf, 100) == 0);
     CHECK(blocks_first_missing(bc, key, size, 0) == 0);
@@ -207,6 +208,43 @@ int main(void)
     CHECK(blocks_first_missing(bc, key, size, 0) == -1);
     CHECK(blocks_verify(bc, key, size, BLOCKS_GIT_SHA1) == 0);
 
+    /* another process sharing the dir evicted an object: reads as missing,
+     * and a put starts the object afresh */
+    char kx[80];
+    unsigned char *xd = pattern(BS, 77);
+    digest(xd, BS, BLOCKS_SHA256, kx);
+    CHECK(blocks_put(bc, kx, BS, 0, xd, BS) == 0);
+    snprintf(path, sizeof(path), "%s/objects/%.2s/%s", dir, kx, kx);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/objects/%.2s/%s.map", dir, kx, kx);
+    unlink(path);
+    CHECK(blocks_get(bc, kx, BS, 0, buf, BS) == 0);
+    CHECK(blocks_bytes_used(bc) == used_before);
+    CHECK(blocks_put(bc, kx, BS, 0, xd, BS) == 0);
+    snprintf(path, sizeof(path), "%s/objects/%.2s/%s.map", dir, kx, kx);
+    unlink(path);
+    CHECK(blocks_put(bc, kx, BS, 0, xd, BS) == 0); /* map gone: recreated */
+    CHECK(access(path, F_OK) == 0);
+    CHECK(blocks_get(bc, kx, BS, 0, buf, BS) == (ssize_t)BS && memcmp(buf, xd, BS) == 0);
+    CHECK(blocks_verify(bc, kx, BS, BLOCKS_SHA256) == 0);
+    CHECK(blocks_evict(bc, kx) == 0);
+    free(xd);
+
+    /* import over a partial object replaces it */
+    char kp[80];
+    unsigned char *pd = pattern(3 * BS, 55);
+    digest(pd, 3 * BS, BLOCKS_SHA256, kp);
+    CHECK(blocks_put(bc, kp, 3 * BS, BS, pd + BS, BS) == 0);
+    snprintf(src, sizeof(src), "%s/partial.bin", root);
+    int pfd = open(src, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    CHECK(pfd >= 0 && write(pfd, pd, 3 * BS) == (ssize_t)(3 * BS));
+    close(pfd);
+    CHECK(blocks_import_file(bc, kp, src) == 0);
+    CHECK(blocks_first_missing(bc, kp, 3 * BS, 0) == -1);
+    CHECK(blocks_bytes_used(bc) == used_before + 3 * BS);
+    CHECK(blocks_evict(bc, kp) == 0);
+    free(pd);
+
     /* evict */
     CHECK(blocks_evict(bc, key256) == 0);
     CHECK(blocks_evict(bc, key256) == -ENOENT);
@@ -217,7 +255,6 @@ int main(void)
     unsigned char *idata = pattern(isize, 9);
     char ikey[80];
     digest(idata, isize, BLOCKS_SHA256, ikey);
-    char src[600];
     snprintf(src, sizeof(src), "%s/staged.bin", root);
     int fd = open(src, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     CHECK(fd >= 0 && write(fd, idata, isize) == (ssize_t)isize);

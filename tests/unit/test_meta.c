@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,38 @@ static void add(struct hub_entries *l, const char *path, bool is_dir, uint64_t s
     e.mtime = 1700000000 + (int64_t)size;
     if (hub_entries_push(l, &e) != 0)
         abort();
+}
+
+struct thr {
+    struct meta_db *db;
+    int n, errors;
+};
+
+/* Each thread lists its own directory and looks entries up, concurrently
+ * with the others: the connection mutex must keep statements apart. */
+static void *thr_main(void *p)
+{
+    struct thr *t = p;
+    char dir[32], path[64];
+    snprintf(dir, sizeof(dir), "t%d", t->n);
+    for (int round = 0; round < 20; round++) {
+        struct hub_entries l = {0};
+        for (int i = 0; i < 10; i++) {
+            snprintf(path, sizeof(path), "%s/f%d-%d", dir, round, i);
+            add(&l, path, false, (uint64_t)i, false);
+        }
+        if (meta_dir_put(t->db, REPO, C2, dir, &l) != 0)
+            t->errors++;
+        hub_entries_free(&l);
+        struct hub_entry e;
+        snprintf(path, sizeof(path), "%s/f%d-3", dir, round);
+        if (meta_entry_get(t->db, REPO, C2, path, &e) != 0 || e.size != 3)
+            t->errors++;
+        meta_entry_clear(&e);
+        if (meta_revision_put(t->db, REPO, dir, C1, round, round) != 0)
+            t->errors++;
+    }
+    return NULL;
 }
 
 int main(void)
@@ -184,6 +217,29 @@ int main(void)
           e.size == 1234);
     meta_entry_clear(&e);
     hub_entries_free(&big);
+
+    /* threads sharing the connection */
+    pthread_t th[4];
+    struct thr ts[4];
+    for (int i = 0; i < 4; i++) {
+        ts[i] = (struct thr){db, i, 0};
+        pthread_create(&th[i], NULL, thr_main, &ts[i]);
+    }
+    int terr = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        terr += ts[i].errors;
+    }
+    CHECK(terr == 0);
+    CHECK(meta_dir_get(db, REPO, C2, "t2", &got) == 0 && got.n == 200);
+    hub_entries_free(&got);
+
+    /* a second connection (another process) sees the same data */
+    struct meta_db *db2 = NULL;
+    CHECK(meta_open(dbpath, &db2) == 0);
+    CHECK(meta_entry_get(db2, REPO, C1, "config.json", &e) == 0);
+    meta_entry_clear(&e);
+    meta_close(db2);
 
     /* a file that is not a database */
     char junk[600];
