@@ -2,6 +2,7 @@
  * ranges, completeness, verification, import of committed files, eviction.
  * Layout, map format and locking rules are described in blocks_i.h. */
 #include "blocks_i.h"
+#include "dirs_i.h"
 #include "log.h"
 
 #include <errno.h>
@@ -24,22 +25,6 @@ static int64_t now_s(void)
     return (int64_t)ts.tv_sec;
 }
 
-static int mkdir_private(const char *path)
-{
-    if (mkdir(path, 0700) == 0)
-        return 0;
-    if (errno != EEXIST)
-        return -errno;
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return -errno;
-    if (!S_ISDIR(st.st_mode))
-        return -ENOTDIR;
-    if ((st.st_mode & 077) && st.st_uid == getuid() && chmod(path, 0700) != 0)
-        return -errno;
-    return 0;
-}
-
 int blocks_open(const char *dir, uint64_t max_bytes, struct blocks **out)
 {
     *out = NULL;
@@ -58,9 +43,9 @@ int blocks_open(const char *dir, uint64_t max_bytes, struct blocks **out)
         free(bc);
         return -ENOMEM;
     }
-    int rc = mkdir_private(dir);
+    int rc = cache_mkdir_private(dir);
     if (rc == 0)
-        rc = mkdir_private(bc->objdir);
+        rc = cache_mkdir_private(bc->objdir);
     if (rc == 0)
         rc = blocks_scan(bc);
     if (rc == 0 && bc->used > bc->max_bytes)

@@ -19,6 +19,7 @@
  *   cost a lot of reasoning about transactions. */
 #include "meta.h"
 #include "meta_i.h"
+#include "dirs_i.h"
 #include "log.h"
 
 #include <errno.h>
@@ -215,8 +216,7 @@ size_t meta_parent_len(const char *path)
     return slash ? (size_t)(slash - path) : 0;
 }
 
-/* Makes the directory holding db_path (one level) with mode 0700, and
- * tightens it if it already exists with wider permissions. */
+/* Makes the directory holding db_path (and its parents) with mode 0700. */
 static int prepare_dir(const char *db_path)
 {
     char dir[PATH_MAX];
@@ -225,23 +225,10 @@ static int prepare_dir(const char *db_path)
         return -ENAMETOOLONG;
     memcpy(dir, db_path, len + 1);
     char *slash = strrchr(dir, '/');
-    if (!slash)
-        return 0; /* relative name in the current directory: not ours */
-    if (slash == dir)
-        return 0; /* "/x.db" */
+    if (!slash || slash == dir)
+        return 0; /* the current directory or "/": not ours to change */
     *slash = '\0';
-    if (mkdir(dir, 0700) == 0)
-        return 0;
-    if (errno != EEXIST)
-        return -errno;
-    struct stat st;
-    if (stat(dir, &st) != 0)
-        return -errno;
-    if (!S_ISDIR(st.st_mode))
-        return -ENOTDIR;
-    if ((st.st_mode & 077) && st.st_uid == getuid() && chmod(dir, 0700) != 0)
-        return -errno;
-    return 0;
+    return cache_mkdir_private(dir);
 }
 
 /* Creates the file 0600 before SQLite does (SQLite would use 0644 & umask);

@@ -94,11 +94,18 @@ int main(void)
     if (!root)
         return 1;
     char dir[512], path[1024];
-    snprintf(dir, sizeof(dir), "%s/cache", root);
+    snprintf(dir, sizeof(dir), "%s/c1/cache", root); /* parents made too */
 
     struct blocks *bc = NULL;
+    snprintf(path, sizeof(path), "%s/c1", root);
+    CHECK(mkdir(path, 0755) == 0);
     CHECK(blocks_open(dir, 64 * BS, &bc) == 0 && bc);
     CHECK(mode_of(dir) == 0700);
+    CHECK(mode_of(path) == 0755); /* an existing parent is not ours to change */
+    chmod(dir, 0755);
+    blocks_close(bc);
+    CHECK(blocks_open(dir, 64 * BS, &bc) == 0 && bc);
+    CHECK(mode_of(dir) == 0700); /* tightened */
     snprintf(path, sizeof(path), "%s/objects", dir);
     CHECK(mode_of(path) == 0700);
     CHECK(blocks_bytes_used(bc) == 0);

@@ -81,7 +81,7 @@ int main(void)
     if (!root)
         return 1;
     char dbpath[512];
-    snprintf(dbpath, sizeof(dbpath), "%s/meta/meta.db", root);
+    snprintf(dbpath, sizeof(dbpath), "%s/x/meta/meta.db", root); /* parents made too */
 
     struct meta_db *db = NULL;
     CHECK(meta_open(dbpath, &db) == 0);
@@ -89,7 +89,9 @@ int main(void)
 
     struct stat st;
     char dir[512];
-    snprintf(dir, sizeof(dir), "%s/meta", root);
+    snprintf(dir, sizeof(dir), "%s/x/meta", root);
+    CHECK(stat(dir, &st) == 0 && (st.st_mode & 0777) == 0700);
+    snprintf(dir, sizeof(dir), "%s/x", root);
     CHECK(stat(dir, &st) == 0 && (st.st_mode & 0777) == 0700);
     CHECK(stat(dbpath, &st) == 0 && (st.st_mode & 0777) == 0600);
 
