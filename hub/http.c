@@ -248,6 +248,11 @@ static enum hop_result hop_perform(struct hub_client *hc, CURL *h, const struct 
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "hubmount/" HUBMOUNT_VERSION);
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    /* libcurl silently resends a request whose reused connection died
+     * before an answer; for a commit that could apply it twice (or turn
+     * our own success into a 412).  A fresh connection has no such replay. */
+    if (!req->retry)
+        curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, hc->timeout_s < HTTP_CONNECT_TIMEOUT_S
                                                     ? hc->timeout_s
                                                     : HTTP_CONNECT_TIMEOUT_S);

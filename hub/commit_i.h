@@ -1,0 +1,40 @@
+/* commit_i.h — state shared by the steps of hub_commit (hub-internal):
+ * prepare (hash + sample) -> preupload -> LFS batch/upload -> NDJSON. */
+#ifndef HUBMOUNT_HUB_COMMIT_I_H
+#define HUBMOUNT_HUB_COMMIT_I_H
+
+#include "hub_i.h"
+
+#define HUB_SAMPLE_BYTES 512
+
+/* One HUB_OP_ADD whose content comes from a local staging file. */
+struct commit_file {
+    struct hub_commit_op *op;
+    uint64_t size;
+    char sha256[HUB_SHA256_HEX];
+    char git_oid[HUB_SHA1_HEX];             /* git blob sha1, to spot unchanged files */
+    char sample_b64[4 * ((HUB_SAMPLE_BYTES + 2) / 3) + 1];
+    bool lfs;   /* preupload said uploadMode "lfs" */
+    bool skip;  /* ignored by .gitignore, or already identical on the Hub */
+    json_t *upload; /* LFS batch actions.upload (owned ref), NULL: nothing to upload */
+    json_t *verify; /* LFS batch actions.verify (owned ref) or NULL */
+};
+
+/* Stream the file once: size, sha256, git oid, base64 of the first 512 bytes. */
+int hub_commit_hash_file(const char *path, struct commit_file *cf)
+    __attribute__((warn_unused_result));
+
+/* POST .../preupload in batches: sets lfs / skip of every file. */
+int hub_commit_preupload(struct hub_client *hc, const struct hub_source *src,
+                         const char *branch, struct commit_file *files, size_t n)
+    __attribute__((warn_unused_result));
+
+/* LFS batch for the lfs files, then their uploads (basic or multipart,
+ * up to 4 in parallel). */
+int hub_commit_lfs(struct hub_client *hc, const struct hub_source *src, const char *branch,
+                   struct commit_file *files, size_t n) __attribute__((warn_unused_result));
+
+/* Append `s` as a JSON string literal (quotes included). */
+int hub_buf_json_string(struct hub_buf *b, const char *s) __attribute__((warn_unused_result));
+
+#endif
