@@ -15,6 +15,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -332,6 +333,51 @@ static void test_reads(struct hub_client *hc, const struct hub_source *src)
     CHECK(!cdn_auth);
 }
 
+/* Several threads reading random ranges through one client: the handle
+ * pool and the CDN URL cache are shared. */
+struct reader_arg {
+    struct hub_client *hc;
+    const struct hub_source *src;
+    unsigned seed;
+    int bad;
+};
+
+static void *reader(void *p)
+{
+    struct reader_arg *a = p;
+    char buf[8192];
+    for (int i = 0; i < 25; i++) {
+        a->seed = a->seed * 1103515245u + 12345u;
+        uint64_t off = (a->seed >> 4) % LFS_SEED_SIZE;
+        size_t len = 1 + (a->seed >> 8) % sizeof(buf);
+        size_t want = off + len > LFS_SEED_SIZE ? LFS_SEED_SIZE - off : len;
+        ssize_t n = hub_read_range(a->hc, a->src, seed_sha, "big.bin", off, buf, len);
+        if (n != (ssize_t)want || memcmp(buf, lfs_content + off, want) != 0)
+            a->bad++;
+    }
+    return NULL;
+}
+
+static void test_concurrent_reads(struct hub_client *hc, const struct hub_source *src)
+{
+    pthread_t th[8];
+    struct reader_arg args[8];
+    int started = 0, bad = 0;
+    for (int i = 0; i < 8; i++) {
+        args[i] = (struct reader_arg){.hc = hc, .src = src, .seed = 17u * (unsigned)i + 1u};
+        if (pthread_create(&th[i], NULL, reader, &args[i]) == 0)
+            started++;
+        else
+            break;
+    }
+    for (int i = 0; i < started; i++) {
+        pthread_join(th[i], NULL);
+        bad += args[i].bad;
+    }
+    CHECK(started == 8);
+    CHECK(bad == 0);
+}
+
 static const json_t *state_file(const json_t *st, const char *path)
 {
     return json_object_get(json_object_get(st, "files"), path);
@@ -481,6 +527,7 @@ int main(void)
     test_whoami();
     test_metadata(hc, &src);
     test_reads(hc, &src);
+    test_concurrent_reads(hc, &src);
     test_commit(hc, &src);
     bool cdn_auth = false;
     log_count(NULL, NULL, NULL, &cdn_auth);
