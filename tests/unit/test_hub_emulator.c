@@ -507,6 +507,38 @@ static void test_commit(struct hub_client *hc, const struct hub_source *src)
     unlink(p_empty);
 }
 
+/* Server asks to wait longer than we may: EAGAIN now, not a hung FUSE op;
+ * a server slower than the timeout: ETIMEDOUT after the retries. */
+static void test_limits(const struct hub_source *src)
+{
+    char rule[512];
+    struct hub_repo_info info;
+    struct hub_client *hc = client("hf_alice_write");
+    snprintf(rule, sizeof(rule),
+             "{\"rules\":[{\"method\":\"GET\",\"path\":\"/api/models/%s\",\"status\":429,"
+             "\"ratelimit_t\":120,\"count\":1}]}", repo_id);
+    ctl_void("POST", "/__emulator/faults", rule);
+    CHECK(hub_repo_info(hc, src, NULL, &info) == -EAGAIN);
+    ctl_void("DELETE", "/__emulator/faults", NULL);
+    hub_client_free(hc);
+
+    struct hub_config cfg = {.endpoint = base, .token = "hf_alice_write", .timeout_s = 1,
+                             .max_retries = 1};
+    hc = hub_client_new(&cfg);
+    snprintf(rule, sizeof(rule),
+             "{\"rules\":[{\"method\":\"GET\",\"path\":\"/api/models/%s\",\"action\":\"latency\","
+             "\"latency_ms\":2500,\"count\":2}]}", repo_id);
+    ctl_void("POST", "/__emulator/faults", rule);
+    CHECK(hub_repo_info(hc, src, NULL, &info) == -ETIMEDOUT);
+    ctl_void("DELETE", "/__emulator/faults", NULL);
+    hub_client_free(hc);
+
+    cfg.offline = true;
+    hc = hub_client_new(&cfg);
+    CHECK(hub_repo_info(hc, src, NULL, &info) == -ENETDOWN);
+    hub_client_free(hc);
+}
+
 int main(void)
 {
     base = getenv("HUBSIM_URL");
@@ -529,6 +561,7 @@ int main(void)
     test_reads(hc, &src);
     test_concurrent_reads(hc, &src);
     test_commit(hc, &src);
+    test_limits(&src);
     bool cdn_auth = false;
     log_count(NULL, NULL, NULL, &cdn_auth);
     CHECK(!cdn_auth);
