@@ -82,6 +82,7 @@ const CHUNK = CONFIG.multipart_chunk_size;
 
 let hub; // "http://127.0.0.1:PORT"
 let proc; // emulator child process
+let watchdog; // kills the emulator if this process dies without running after()
 let dataDir;
 let stderrBuf = "";
 
@@ -152,10 +153,14 @@ before(
 			stderrBuf += d;
 			if (stderrBuf.length > 200000) stderrBuf = stderrBuf.slice(-100000);
 		});
-		// If this runner dies unexpectedly, do not leave the emulator behind.
+		// If this runner dies unexpectedly, do not leave the emulator behind: on a normal
+		// exit the handler kills it; if the runner is killed by a signal, the watchdog
+		// reads EOF on its stdin (the runner's end of the pipe closes) and kills it.
 		process.on("exit", () => {
 			if (proc && proc.exitCode === null) proc.kill("SIGKILL");
 		});
+		watchdog = spawn("/bin/sh", ["-c", `read _ ; kill ${proc.pid} 2>/dev/null`], { stdio: ["pipe", "ignore", "ignore"] });
+		watchdog.unref();
 		hub = await new Promise((resolveUrl, reject) => {
 			const rl = createInterface({ input: proc.stdout });
 			const timer = setTimeout(() => reject(new Error(`hubsim did not start in 20s; stderr:\n${stderrBuf}`)), 20000);
@@ -184,6 +189,7 @@ after(
 			await exited;
 			clearTimeout(t);
 		}
+		if (watchdog && watchdog.exitCode === null && watchdog.signalCode === null) process.kill(watchdog.pid, "SIGTERM");
 		if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 	},
 	{ timeout: 15000 },
