@@ -185,6 +185,22 @@ struct hub_ops {
 };
 struct hub_ops hub_real_ops(struct hub_client *hc);
 
+/* ---- refs ----------------------------------------------------------- */
+
+enum hub_ref_kind {
+    HUB_REF_UNKNOWN = 0, /* none of the refs: a commit sha, or nothing */
+    HUB_REF_BRANCH,
+    HUB_REF_TAG,
+    HUB_REF_PR,      /* refs/pr/N */
+    HUB_REF_CONVERT, /* refs/convert/... */
+};
+
+/* What `revision` names (GET /api/{type}s/{id}/refs?include_prs=1), by
+ * short name or full ref.  Used to make tag mounts read-only. */
+int hub_revision_kind(struct hub_client *hc, const struct hub_source *src,
+                      const char *revision, enum hub_ref_kind *out)
+    __attribute__((warn_unused_result));
+
 /* Token discovery (issue order): HF_TOKEN -> option token_file ->
  * HUGGING_FACE_HUB_TOKEN -> $HF_TOKEN_PATH -> $HF_HOME/token -> $XDG_CACHE_HOME/huggingface/token
  * -> ~/.cache/huggingface/token.  Returns a malloc'd, trimmed token or NULL. */

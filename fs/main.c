@@ -1,0 +1,185 @@
+/* main.c — hubmount SOURCE MOUNTPOINT [-o options]
+ *
+ * Order matters: everything that can fail because of the user's input or
+ * the Hub (options, cache dir, token, repo, revision) is checked while we
+ * are still attached to the terminal, so the user sees one clear line and
+ * an exit code; only then do we mount, daemonize and start threads (fork
+ * in fuse_daemonize would lose them).  Cleanup unwinds through numbered
+ * labels in reverse order of setup. */
+#include "fuse_ll.h"
+#include "log.h"
+#include "mount_state.h"
+#include "ops.h"
+#include "options.h"
+#include "reader.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *out, const char *prog)
+{
+    fprintf(out,
+            "usage: %s SOURCE MOUNTPOINT [options]\n"
+            "\n"
+            "Mount a Hugging Face Hub repository as a directory.\n"
+            "SOURCE is [datasets/|spaces/]namespace/name[@revision]; the revision is a\n"
+            "branch (default main), a tag, a full or short commit sha, or refs/pr/N.\n"
+            "Tag and commit mounts are read-only; branch mounts follow the branch.\n"
+            "\n",
+            prog);
+}
+
+/* fsname shown by mount(8)/df: "hubmount:SOURCE" with fuse_opt's escapes. */
+static int add_fsname(struct fuse_args *args, const char *source)
+{
+    char buf[600];
+    size_t n = 0;
+    const char *pre = "-ofsname=hubmount:";
+    size_t plen = strlen(pre);
+    if (plen >= sizeof buf)
+        return -1;
+    memcpy(buf, pre, plen);
+    n = plen;
+    for (const char *s = source; *s; s++) {
+        if (n + 3 >= sizeof buf)
+            return 0; /* absurdly long: keep libfuse's default name */
+        if (*s == ',' || *s == '\\')
+            buf[n++] = '\\';
+        buf[n++] = *s;
+    }
+    buf[n] = '\0';
+    return fuse_opt_add_arg(args, buf);
+}
+
+int main(int argc, char *argv[])
+{
+    struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+    struct fuse_cmdline_opts cmd;
+    struct hm_options opt;
+    struct mount_state ms;
+    struct fuse_lowlevel_ops ops;
+    struct fuse_session *se = NULL;
+    struct fuse_loop_config *loop = NULL;
+    int exit_code = HM_EXIT_USAGE;
+
+    memset(&cmd, 0, sizeof cmd);
+    memset(&ops, 0, sizeof ops);
+    ms_init(&ms);
+    if (hm_options_parse(&args, &opt) < 0)
+        goto out1;
+    if (fuse_parse_cmdline(&args, &cmd) != 0)
+        goto out1;
+    if (cmd.show_help) {
+        usage(stdout, argv[0]);
+        printf("FUSE options:\n");
+        fuse_cmdline_help();
+        fuse_lowlevel_help();
+        printf("\n");
+        hm_options_help();
+        exit_code = HM_EXIT_OK;
+        goto out1;
+    }
+    if (cmd.show_version) {
+        printf("hubmount %s\n", HUBMOUNT_VERSION);
+        printf("libfuse %s\n", fuse_pkgversion());
+        fuse_lowlevel_version();
+        exit_code = HM_EXIT_OK;
+        goto out1;
+    }
+    if (!opt.source || !cmd.mountpoint) {
+        usage(stderr, argv[0]);
+        fprintf(stderr, "see '%s --help' for the options\n", argv[0]);
+        goto out1;
+    }
+    if (hm_options_finish(&opt) < 0)
+        goto out1;
+    enum hm_log_level level = cmd.debug ? HM_LOG_DEBUG : HM_LOG_INFO;
+    if (hm_log_init(opt.log_file ? HM_LOG_FILE : HM_LOG_STDERR, level, opt.log_file) < 0) {
+        fprintf(stderr, "hubmount: cannot open log file %s\n", opt.log_file);
+        goto out1;
+    }
+
+    /* 1. caches and the Hub: all before daemonizing */
+    ms.opt = &opt;
+    if (ms_open_caches(&ms) < 0)
+        goto out1;
+    exit_code = ms_connect(&ms, &opt, opt.source);
+    if (exit_code != HM_EXIT_OK)
+        goto out1;
+    exit_code = HM_EXIT_USAGE;
+
+    if (!opt.max_read_given && fuse_opt_add_arg(&args, "-omax_read=1048576") != 0)
+        goto out1;
+    if (ms.read_only && !opt.ro && fuse_opt_add_arg(&args, "-oro") != 0)
+        goto out1;
+    if (fuse_opt_add_arg(&args, "-osubtype=hubmount") != 0 || add_fsname(&args, opt.source) != 0)
+        goto out1;
+
+    /* 2. session */
+    hm_ops_read_fill(&ops);
+    /* The write path adds its handlers and hooks here (fs/ops_write.c). */
+    se = fuse_session_new(&args, &ops, sizeof ops, &ms);
+    if (!se)
+        goto out1;
+    ms.se = se;
+    if (fuse_set_signal_handlers(se) != 0)
+        goto out2;
+    if (fuse_session_mount(se, cmd.mountpoint) != 0) {
+        fprintf(stderr, "hubmount: cannot mount on %s\n", cmd.mountpoint);
+        goto out3;
+    }
+
+    /* 3. detach, then threads */
+    if (fuse_daemonize(cmd.foreground) != 0)
+        goto out4;
+    if (!cmd.foreground && !opt.log_file)
+        (void)hm_log_init(HM_LOG_SYSLOG, level, NULL);
+    if (reader_start(ms.reader) < 0)
+        goto out4;
+    if (poller_start(&ms) < 0) {
+        hm_error("cannot start the branch poller");
+        goto out4;
+    }
+
+    /* 4. serve */
+    int ret;
+    if (cmd.singlethread) {
+        ret = fuse_session_loop(se);
+    } else {
+        loop = fuse_loop_cfg_create();
+        if (!loop)
+            goto out5;
+        fuse_loop_cfg_set_clone_fd(loop, (unsigned)cmd.clone_fd);
+        fuse_loop_cfg_set_idle_threads(loop, cmd.max_idle_threads);
+        fuse_loop_cfg_set_max_threads(loop, opt.max_threads_given ? cmd.max_threads
+                                                                  : HM_DEFAULT_MAX_THREADS);
+        ret = fuse_session_loop_mt(se, loop);
+    }
+    /* 0: unmounted (fusermount3 -u); >0: the signal that ended the loop
+     * (SIGTERM/SIGINT/SIGHUP) — both are a clean exit. */
+    exit_code = ret >= 0 ? HM_EXIT_OK : HM_EXIT_USAGE;
+    if (ret < 0)
+        hm_error("session loop failed: %s", strerror(-ret));
+    hm_info("unmounting");
+
+out5:
+    poller_stop(&ms);
+out4:
+    fuse_session_unmount(se);
+out3:
+    fuse_remove_signal_handlers(se);
+out2:
+    ms.se = NULL;
+    fuse_session_destroy(se);
+out1:
+    if (loop)
+        fuse_loop_cfg_destroy(loop);
+    ms_destroy(&ms);
+    hm_options_free(&opt);
+    free(cmd.mountpoint);
+    fuse_opt_free_args(&args);
+    hm_log_close();
+    return exit_code;
+}

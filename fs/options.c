@@ -1,0 +1,262 @@
+/* options.c — parsing and documenting hubmount's command line.
+ * The table is built with offsetof so adding an option is one line here
+ * and one line in the help text below. */
+#include "options.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum {
+    KEY_RO,
+    KEY_DISCARD,
+    KEY_MAX_READ,
+    KEY_MAX_THREADS,
+    KEY_TOKEN,
+};
+
+#define HM_OPT(t, field, v) {t, offsetof(struct hm_options, field), v}
+
+static const struct fuse_opt hm_opt_table[] = {
+    HM_OPT("endpoint=%s", endpoint, 0),
+    HM_OPT("token_file=%s", token_file, 0),
+    HM_OPT("cache_dir=%s", cache_dir, 0),
+    HM_OPT("cache_size=%s", cache_size_str, 0),
+    HM_OPT("poll=%d", poll, 0),
+    HM_OPT("commit_delay=%d", commit_delay, 0),
+    HM_OPT("commit_window=%d", commit_window, 0),
+    HM_OPT("commit_message=%s", commit_message, 0),
+    HM_OPT("log_file=%s", log_file, 0),
+    HM_OPT("offline", offline, 1),
+    FUSE_OPT_KEY("ro", KEY_RO),
+    FUSE_OPT_KEY("max_read=", KEY_MAX_READ),
+    FUSE_OPT_KEY("max_threads=", KEY_MAX_THREADS),
+    FUSE_OPT_KEY("token=", KEY_TOKEN),
+    /* fstab / mount(8) noise that must not reach libfuse */
+    FUSE_OPT_KEY("_netdev", KEY_DISCARD),
+    FUSE_OPT_KEY("noauto", KEY_DISCARD),
+    FUSE_OPT_KEY("nofail", KEY_DISCARD),
+    FUSE_OPT_KEY("auto", KEY_DISCARD),
+    FUSE_OPT_KEY("user", KEY_DISCARD),
+    FUSE_OPT_KEY("users", KEY_DISCARD),
+    FUSE_OPT_KEY("nouser", KEY_DISCARD),
+    FUSE_OPT_KEY("defaults", KEY_DISCARD),
+    FUSE_OPT_KEY("comment=", KEY_DISCARD),
+    FUSE_OPT_END,
+};
+
+static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+    struct hm_options *o = data;
+    (void)outargs;
+    switch (key) {
+    case KEY_RO:
+        o->ro = 1;
+        return 1; /* the kernel mount is read-only too */
+    case KEY_DISCARD:
+        return 0;
+    case KEY_MAX_READ:
+        o->max_read_given = true;
+        return 1;
+    case KEY_MAX_THREADS:
+        o->max_threads_given = true;
+        return 1;
+    case KEY_TOKEN:
+        /* argv is world-readable in /proc: refuse rather than leak. */
+        fprintf(stderr, "hubmount: the token= option is not supported (argv is visible to "
+                        "every user); use HF_TOKEN or -o token_file=FILE\n");
+        return -1;
+    case FUSE_OPT_KEY_OPT:
+        if (strncmp(arg, "x-systemd.", 10) == 0 || strncmp(arg, "x-", 2) == 0)
+            return 0;
+        return 1;
+    case FUSE_OPT_KEY_NONOPT:
+        if (!o->source) {
+            o->source = strdup(arg);
+            return o->source ? 0 : -1;
+        }
+        return 1; /* the mount point, for fuse_parse_cmdline */
+    default:
+        return 1;
+    }
+}
+
+int hm_options_parse(struct fuse_args *args, struct hm_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->poll = HM_DEFAULT_POLL;
+    o->commit_delay = HM_DEFAULT_COMMIT_DELAY;
+    o->commit_window = HM_DEFAULT_COMMIT_WINDOW;
+    if (fuse_opt_parse(args, o, hm_opt_table, opt_proc) == -1)
+        return -EINVAL;
+    return 0;
+}
+
+int hm_parse_size(const char *text, uint64_t *out)
+{
+    if (!text || !*text)
+        return -EINVAL;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno || end == text || text[0] == '-')
+        return -EINVAL;
+    unsigned shift = 0;
+    switch (*end) {
+    case '\0':
+        break;
+    case 'k': case 'K':
+        shift = 10;
+        break;
+    case 'm': case 'M':
+        shift = 20;
+        break;
+    case 'g': case 'G':
+        shift = 30;
+        break;
+    case 't': case 'T':
+        shift = 40;
+        break;
+    default:
+        return -EINVAL;
+    }
+    if (*end) {
+        end++;
+        if (*end == 'i' || *end == 'I') /* accept "10GiB"/"10Gi" too */
+            end++;
+        if (*end == 'b' || *end == 'B')
+            end++;
+        if (*end)
+            return -EINVAL;
+    }
+    if (shift && v > (UINT64_MAX >> shift))
+        return -EINVAL;
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
+/* $XDG_CACHE_HOME/hubmount, else $HOME/.cache/hubmount. */
+static char *default_cache_dir(void)
+{
+    char buf[PATH_MAX];
+    const char *xdg = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+    int n;
+    if (xdg && xdg[0] == '/')
+        n = snprintf(buf, sizeof buf, "%s/hubmount", xdg);
+    else if (home && home[0] == '/')
+        n = snprintf(buf, sizeof buf, "%s/.cache/hubmount", home);
+    else
+        return NULL;
+    if (n < 0 || (size_t)n >= sizeof buf)
+        return NULL;
+    return strdup(buf);
+}
+
+/* fuse_daemonize() changes to "/", so a relative cache dir must be made
+ * absolute now (the directory may not exist yet: no realpath). */
+static int make_absolute(char **path)
+{
+    if ((*path)[0] == '/')
+        return 0;
+    char cwd[PATH_MAX], buf[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd))
+        return -errno;
+    int n = snprintf(buf, sizeof buf, "%s/%s", cwd, *path);
+    if (n < 0 || (size_t)n >= sizeof buf)
+        return -ENAMETOOLONG;
+    char *abs = strdup(buf);
+    if (!abs)
+        return -ENOMEM;
+    free(*path);
+    *path = abs;
+    return 0;
+}
+
+int hm_options_finish(struct hm_options *o)
+{
+    int ret;
+    if (!o->cache_dir) {
+        o->cache_dir = default_cache_dir();
+        if (!o->cache_dir) {
+            fprintf(stderr, "hubmount: cannot find a cache directory: set -o cache_dir= "
+                            "or HOME\n");
+            return -EINVAL;
+        }
+    }
+    ret = make_absolute(&o->cache_dir);
+    if (ret < 0) {
+        fprintf(stderr, "hubmount: bad cache_dir: %s\n", strerror(-ret));
+        return ret;
+    }
+    if (o->log_file) {
+        ret = make_absolute(&o->log_file);
+        if (ret < 0) {
+            fprintf(stderr, "hubmount: bad log_file: %s\n", strerror(-ret));
+            return ret;
+        }
+    }
+    if (hm_parse_size(o->cache_size_str ? o->cache_size_str : HM_DEFAULT_CACHE_SIZE,
+                      &o->cache_size) < 0 || o->cache_size == 0) {
+        fprintf(stderr, "hubmount: bad cache_size: %s\n", o->cache_size_str);
+        return -EINVAL;
+    }
+    if (o->poll < 0 || o->commit_delay < 0 || o->commit_window < 0) {
+        fprintf(stderr, "hubmount: poll, commit_delay and commit_window must be >= 0\n");
+        return -EINVAL;
+    }
+    if (o->commit_window < o->commit_delay)
+        o->commit_window = o->commit_delay;
+    return 0;
+}
+
+void hm_options_help(void)
+{
+    printf("hubmount options:\n"
+           "    -o endpoint=URL        Hub base URL (default: $HF_ENDPOINT, else https://huggingface.co)\n"
+           "    -o token_file=FILE     read the token from FILE (default: $HF_TOKEN, then\n"
+           "                           $HF_TOKEN_PATH, $HF_HOME/token, ~/.cache/huggingface/token;\n"
+           "                           none = anonymous). There is no token= option: argv is public.\n"
+           "    -o cache_dir=DIR       metadata + content cache (default: $XDG_CACHE_HOME/hubmount\n"
+           "                           or ~/.cache/hubmount)\n"
+           "    -o cache_size=SIZE     content cache bound, K/M/G/T suffixes (default: %s)\n"
+           "    -o poll=SECONDS        branch-head probe interval, 0 = off (default: %d)\n"
+           "    -o ro                  read-only mount (tag and commit-sha mounts always are)\n"
+           "    -o commit_delay=SEC    quiet time after the last close before a commit (default: %d)\n"
+           "    -o commit_window=SEC   longest wait before pending changes are committed (default: %d)\n"
+           "    -o commit_message=TEXT summary of batched commits (default: generated)\n"
+           "    -o log_file=FILE       log to FILE (default: stderr with -f, syslog otherwise)\n"
+           "    -o offline             no network: serve only what the caches hold (default: off)\n"
+           "    -o max_read=N          largest read request in bytes (default: %u)\n"
+           "    -o max_threads=N       FUSE worker threads (default: %d)\n"
+           "    fstab-only options (_netdev, noauto, nofail, auto, user, users, defaults,\n"
+           "    comment=, x-systemd.*) are accepted and ignored.\n"
+           "\n"
+           "exit codes:\n"
+           "    0  mounted and later unmounted cleanly (fusermount3 -u, SIGTERM, SIGINT)\n"
+           "    1  usage error or local failure (cache directory, mount)\n"
+           "    2  invalid token\n"
+           "    3  repository not found or not accessible\n"
+           "    4  revision not found\n"
+           "    5  Hub unreachable or failing (network, 5xx after retries)\n",
+           HM_DEFAULT_CACHE_SIZE, HM_DEFAULT_POLL, HM_DEFAULT_COMMIT_DELAY,
+           HM_DEFAULT_COMMIT_WINDOW, HM_MAX_READ, HM_DEFAULT_MAX_THREADS);
+}
+
+void hm_options_free(struct hm_options *o)
+{
+    free(o->source);
+    free(o->endpoint);
+    free(o->token_file);
+    free(o->cache_dir);
+    free(o->cache_size_str);
+    free(o->commit_message);
+    free(o->log_file);
+    memset(o, 0, sizeof *o);
+}

@@ -1,0 +1,539 @@
+/* reader.c — content reads: block cache, shared range fetches, read-ahead.
+ *
+ * A "fetch" is one HTTP range request for a run of whole cache blocks of
+ * one content hash.  Every fetch that is queued or running sits in the
+ * in-flight list, so a reader that needs a block someone is already
+ * fetching waits for that fetch and copies out of its buffer instead of
+ * asking the Hub again.  Read-ahead fetches are queued for the worker
+ * threads; a reader that needs a queued (not yet started) fetch runs it
+ * itself rather than waiting behind the queue.
+ *
+ * Locking: reader.lock protects the in-flight list, the queue, every
+ * fetch's state and the robj flags; reader_file.lock protects one handle's
+ * access-pattern state.  Order: reader_file.lock is never held while taking
+ * reader.lock.  reader.lock may be held while calling blocks_* (the block
+ * cache has its own internal leaf lock); it is never held during a Hub
+ * request. */
+#include "reader.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BS ((uint64_t)BLOCKS_SIZE)
+#define SEQ_SLACK (4u * 1024u * 1024u) /* out-of-order tolerance of async reads */
+
+/* What one handle reads; shared (refcounted) with the fetches it started. */
+struct robj {
+    unsigned refs; /* reader.lock */
+    char key[HUB_SHA256_HEX];
+    enum blocks_hash kind;
+    uint64_t size;
+    char *path;
+    char commit[HUB_SHA1_HEX];
+    bool verified; /* reader.lock */
+    bool bad;      /* reader.lock: failed verification, never serve it */
+};
+
+struct fetch {
+    struct fetch *next;  /* in-flight list */
+    struct fetch *qnext; /* work queue */
+    struct robj *obj;
+    uint64_t first, count; /* blocks */
+    uint64_t off;          /* = first * BS */
+    size_t len;            /* bytes (the last block may be short) */
+    bool queued;           /* waiting in the work queue */
+    bool background;       /* counted in queued_bytes */
+    bool done;
+    int err;
+    char *buf; /* valid once done && !err */
+    unsigned refs;
+};
+
+struct reader {
+    struct hub_ops hub;
+    const struct hub_source *src;
+    struct blocks *bc;
+    unsigned n_workers;
+    pthread_t *threads;
+    unsigned n_started;
+
+    pthread_mutex_t lock;
+    pthread_cond_t done_cv; /* some fetch completed */
+    pthread_cond_t work_cv; /* queue non-empty, or stop */
+    struct fetch *inflight;
+    struct fetch *qhead, *qtail;
+    size_t queued_bytes;
+    bool stop;
+};
+
+struct reader_file {
+    struct reader *r;
+    struct robj *obj;
+    pthread_mutex_t lock; /* the fields below */
+    uint64_t next_off;    /* end of the furthest sequential read */
+    unsigned seq_hits;
+    uint64_t ra_end; /* read-ahead scheduled up to this offset */
+};
+
+/* ---- objects and fetches (reader.lock held) ------------------------------ */
+
+static void robj_put(struct robj *o)
+{
+    if (--o->refs > 0)
+        return;
+    free(o->path);
+    free(o);
+}
+
+static void fetch_put(struct fetch *fe)
+{
+    if (--fe->refs > 0)
+        return;
+    robj_put(fe->obj);
+    free(fe->buf);
+    free(fe);
+}
+
+static struct fetch *find_fetch(struct reader *r, const char *key, uint64_t block)
+{
+    for (struct fetch *fe = r->inflight; fe; fe = fe->next)
+        if (block >= fe->first && block < fe->first + fe->count &&
+            strcmp(fe->obj->key, key) == 0)
+            return fe;
+    return NULL;
+}
+
+static struct fetch *fetch_new(struct reader *r, struct robj *o, uint64_t first,
+                               uint64_t count)
+{
+    struct fetch *fe = calloc(1, sizeof *fe);
+    if (!fe)
+        return NULL;
+    fe->obj = o;
+    o->refs++;
+    fe->first = first;
+    fe->count = count;
+    fe->off = first * BS;
+    uint64_t end = (first + count) * BS;
+    if (end > o->size)
+        end = o->size;
+    fe->len = (size_t)(end - fe->off);
+    fe->refs = 1; /* the executor's reference */
+    fe->next = r->inflight;
+    r->inflight = fe;
+    return fe;
+}
+
+static void unlink_inflight(struct reader *r, struct fetch *fe)
+{
+    for (struct fetch **pp = &r->inflight; *pp; pp = &(*pp)->next) {
+        if (*pp == fe) {
+            *pp = fe->next;
+            fe->next = NULL;
+            return;
+        }
+    }
+}
+
+static void unlink_queue(struct reader *r, struct fetch *fe)
+{
+    struct fetch *prev = NULL;
+    for (struct fetch *q = r->qhead; q; prev = q, q = q->qnext) {
+        if (q != fe)
+            continue;
+        if (prev)
+            prev->qnext = q->qnext;
+        else
+            r->qhead = q->qnext;
+        if (r->qtail == q)
+            r->qtail = prev;
+        q->qnext = NULL;
+        fe->queued = false;
+        return;
+    }
+}
+
+/* ---- running one fetch (reader.lock NOT held) ------------------------------ */
+
+/* After new blocks landed: if the object is now complete, verify it once. */
+static int check_complete(struct reader *r, struct robj *o)
+{
+    pthread_mutex_lock(&r->lock);
+    bool verified = o->verified;
+    pthread_mutex_unlock(&r->lock);
+    if (verified || blocks_first_missing(r->bc, o->key, o->size, 0) != -1)
+        return 0;
+    int v = blocks_verify(r->bc, o->key, o->size, o->kind);
+    if (v == -EIO) {
+        hm_error("content of %s (%s) failed verification: evicted", o->path, o->key);
+        pthread_mutex_lock(&r->lock);
+        o->bad = true;
+        pthread_mutex_unlock(&r->lock);
+        return -EIO;
+    }
+    if (v == 0) {
+        pthread_mutex_lock(&r->lock);
+        o->verified = true;
+        pthread_mutex_unlock(&r->lock);
+    }
+    return 0;
+}
+
+static void run_fetch(struct reader *r, struct fetch *fe)
+{
+    struct robj *o = fe->obj;
+    int err = 0;
+    char *buf = malloc(fe->len ? fe->len : 1);
+    if (!buf) {
+        err = -ENOMEM;
+        goto done;
+    }
+    ssize_t n = r->hub.read_range(r->hub.ctx, r->src, o->commit, o->path, fe->off, buf,
+                                  fe->len);
+    if (n < 0) {
+        err = (int)n;
+        hm_warn("read %s [%llu+%zu]: %s", o->path, (unsigned long long)fe->off, fe->len,
+                strerror(-err));
+        goto done;
+    }
+    if ((size_t)n != fe->len) {
+        /* Short before the size the tree promised: the Hub and the tree
+         * disagree; never hand out a mix. */
+        hm_error("read %s: got %zd of %zu bytes at %llu", o->path, n, fe->len,
+                 (unsigned long long)fe->off);
+        err = -EIO;
+        goto done;
+    }
+    int put = blocks_put(r->bc, o->key, o->size, fe->off, buf, fe->len);
+    if (put < 0)
+        hm_debug("cache store of %s failed: %s", o->key, strerror(-put));
+    else
+        err = check_complete(r, o);
+done:
+    pthread_mutex_lock(&r->lock);
+    if (err) {
+        free(buf);
+        buf = NULL;
+    }
+    fe->buf = buf;
+    fe->err = err;
+    fe->done = true;
+    unlink_inflight(r, fe);
+    if (fe->background) {
+        r->queued_bytes -= fe->len;
+        fe->background = false;
+    }
+    pthread_cond_broadcast(&r->done_cv);
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void *worker_main(void *arg)
+{
+    struct reader *r = arg;
+    pthread_mutex_lock(&r->lock);
+    for (;;) {
+        while (!r->stop && !r->qhead)
+            pthread_cond_wait(&r->work_cv, &r->lock);
+        if (r->stop)
+            break;
+        struct fetch *fe = r->qhead;
+        unlink_queue(r, fe);
+        pthread_mutex_unlock(&r->lock);
+        run_fetch(r, fe);
+        pthread_mutex_lock(&r->lock);
+        fetch_put(fe); /* executor reference */
+    }
+    pthread_mutex_unlock(&r->lock);
+    return NULL;
+}
+
+/* ---- the reader ------------------------------------------------------------ */
+
+int reader_new(const struct reader_config *cfg, struct reader **out)
+{
+    struct reader *r = calloc(1, sizeof *r);
+    if (!r)
+        return -ENOMEM;
+    r->hub = cfg->hub;
+    r->src = cfg->src;
+    r->bc = cfg->blocks;
+    r->n_workers = cfg->workers ? cfg->workers : READER_WORKERS;
+    r->threads = calloc(r->n_workers, sizeof *r->threads);
+    if (!r->threads) {
+        free(r);
+        return -ENOMEM;
+    }
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_cond_init(&r->done_cv, NULL);
+    pthread_cond_init(&r->work_cv, NULL);
+    *out = r;
+    return 0;
+}
+
+int reader_start(struct reader *r)
+{
+    for (unsigned i = r->n_started; i < r->n_workers; i++) {
+        int e = pthread_create(&r->threads[i], NULL, worker_main, r);
+        if (e) {
+            hm_error("cannot start read-ahead thread: %s", strerror(e));
+            return -e;
+        }
+        r->n_started++;
+    }
+    return 0;
+}
+
+void reader_free(struct reader *r)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->lock);
+    r->stop = true;
+    pthread_cond_broadcast(&r->work_cv);
+    pthread_mutex_unlock(&r->lock);
+    for (unsigned i = 0; i < r->n_started; i++)
+        pthread_join(r->threads[i], NULL);
+    /* Queued fetches nobody will run: drop the executor references. */
+    pthread_mutex_lock(&r->lock);
+    while (r->qhead) {
+        struct fetch *fe = r->qhead;
+        unlink_queue(r, fe);
+        unlink_inflight(r, fe);
+        fetch_put(fe);
+    }
+    pthread_mutex_unlock(&r->lock);
+    pthread_cond_destroy(&r->done_cv);
+    pthread_cond_destroy(&r->work_cv);
+    pthread_mutex_destroy(&r->lock);
+    free(r->threads);
+    free(r);
+}
+
+int reader_file_new(struct reader *r, const char *path, const char *commit,
+                    const struct hub_entry *e, struct reader_file **out)
+{
+    struct reader_file *f = calloc(1, sizeof *f);
+    struct robj *o = calloc(1, sizeof *o);
+    if (!f || !o)
+        goto nomem;
+    o->path = strdup(path);
+    if (!o->path)
+        goto nomem;
+    o->refs = 1;
+    o->size = e->size;
+    snprintf(o->commit, sizeof o->commit, "%s", commit);
+    if (e->is_lfs && e->sha256[0]) {
+        snprintf(o->key, sizeof o->key, "%s", e->sha256);
+        o->kind = BLOCKS_SHA256;
+    } else {
+        snprintf(o->key, sizeof o->key, "%s", e->oid);
+        o->kind = BLOCKS_GIT_SHA1;
+    }
+    f->r = r;
+    f->obj = o;
+    pthread_mutex_init(&f->lock, NULL);
+    *out = f;
+    return 0;
+nomem:
+    if (o)
+        free(o->path);
+    free(o);
+    free(f);
+    return -ENOMEM;
+}
+
+void reader_file_free(struct reader_file *f)
+{
+    if (!f)
+        return;
+    pthread_mutex_lock(&f->r->lock);
+    robj_put(f->obj);
+    pthread_mutex_unlock(&f->r->lock);
+    pthread_mutex_destroy(&f->lock);
+    free(f);
+}
+
+/* Update the access pattern with a read of [off, off+len); returns the
+ * read-ahead range to schedule in ra_from..ra_to (empty when random). */
+static void track_access(struct reader_file *f, uint64_t off, size_t len, uint64_t *ra_from,
+                         uint64_t *ra_to)
+{
+    uint64_t end = off + len, size = f->obj->size;
+    *ra_from = *ra_to = 0;
+    pthread_mutex_lock(&f->lock);
+    bool seq = off + SEQ_SLACK >= f->next_off && off <= f->next_off + SEQ_SLACK;
+    if (seq) {
+        if (f->seq_hits < 64)
+            f->seq_hits++;
+        if (end > f->next_off)
+            f->next_off = end;
+    } else {
+        f->seq_hits = 0;
+        f->next_off = end;
+        f->ra_end = 0;
+    }
+    /* 1st read: nothing ahead (a header sniff); then 1, 2, 4 ... MiB. */
+    uint64_t window = 0;
+    if (f->seq_hits >= 2) {
+        unsigned shift = f->seq_hits - 2;
+        window = shift >= 5 ? READER_MAX_WINDOW : (1024u * 1024u) << shift;
+        if (window > READER_MAX_WINDOW)
+            window = READER_MAX_WINDOW;
+    }
+    if (window) {
+        uint64_t from = f->ra_end > end ? f->ra_end : end;
+        uint64_t to = end + window;
+        if (to > size)
+            to = size;
+        /* Schedule in sizeable pieces, not one block per read. */
+        uint64_t min_step = window / 4 < BS ? BS : window / 4;
+        if (to > from && (to - from >= min_step || to == size)) {
+            *ra_from = from;
+            *ra_to = to;
+            f->ra_end = to;
+        }
+    }
+    pthread_mutex_unlock(&f->lock);
+}
+
+static void schedule_readahead(struct reader_file *f, uint64_t from, uint64_t to)
+{
+    struct reader *r = f->r;
+    struct robj *o = f->obj;
+    uint64_t b = from / BS, end_b = (to + BS - 1) / BS;
+    const uint64_t chunk_blocks = READER_CHUNK / BS;
+    pthread_mutex_lock(&r->lock);
+    while (b < end_b && !r->stop && r->n_started > 0) {
+        if (r->queued_bytes >= READER_MAX_QUEUED_BYTES)
+            break;
+        int64_t fm = blocks_first_missing(r->bc, o->key, o->size, b);
+        if (fm < 0 || (uint64_t)fm >= end_b)
+            break;
+        b = (uint64_t)fm;
+        struct fetch *busy = find_fetch(r, o->key, b);
+        if (busy) {
+            b = busy->first + busy->count;
+            continue;
+        }
+        uint64_t e = b + 1;
+        while (e < end_b && e - b < chunk_blocks && !find_fetch(r, o->key, e))
+            e++;
+        struct fetch *fe = fetch_new(r, o, b, e - b);
+        if (!fe)
+            break;
+        fe->queued = true;
+        fe->background = true;
+        r->queued_bytes += fe->len;
+        if (r->qtail)
+            r->qtail->qnext = fe;
+        else
+            r->qhead = fe;
+        r->qtail = fe;
+        pthread_cond_signal(&r->work_cv);
+        b = e;
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
+ssize_t reader_read(struct reader_file *f, uint64_t off, size_t len, char *buf)
+{
+    struct reader *r = f->r;
+    struct robj *o = f->obj;
+    if (off >= o->size || len == 0)
+        return 0;
+    if (len > o->size - off)
+        len = (size_t)(o->size - off);
+
+    pthread_mutex_lock(&r->lock);
+    bool bad = o->bad;
+    pthread_mutex_unlock(&r->lock);
+    if (bad)
+        return -EIO;
+
+    uint64_t ra_from, ra_to;
+    track_access(f, off, len, &ra_from, &ra_to);
+    if (ra_to > ra_from) /* first, so the workers run alongside our own fetch */
+        schedule_readahead(f, ra_from, ra_to);
+
+    size_t done = 0;
+    int err = 0;
+    while (done < len) {
+        uint64_t pos = off + done;
+        ssize_t n = blocks_get(r->bc, o->key, o->size, pos, buf + done, len - done);
+        if (n > 0) {
+            done += (size_t)n;
+            continue;
+        }
+        uint64_t b = pos / BS;
+        bool run = false;
+        pthread_mutex_lock(&r->lock);
+        struct fetch *fe = find_fetch(r, o->key, b);
+        if (!fe) {
+            /* It may have landed between blocks_get and the lock. */
+            n = blocks_get(r->bc, o->key, o->size, pos, buf + done, len - done);
+            if (n > 0) {
+                pthread_mutex_unlock(&r->lock);
+                done += (size_t)n;
+                continue;
+            }
+            uint64_t last = (off + len - 1) / BS;
+            uint64_t cap = b + READER_MAX_SYNC / BS - 1;
+            if (last > cap)
+                last = cap;
+            uint64_t e = b + 1;
+            while (e <= last && !find_fetch(r, o->key, e))
+                e++;
+            fe = fetch_new(r, o, b, e - b);
+            if (!fe) {
+                pthread_mutex_unlock(&r->lock);
+                err = -ENOMEM;
+                break;
+            }
+            fe->refs++; /* ours, besides the executor's */
+            run = true;
+        } else {
+            fe->refs++;
+            if (fe->queued) { /* do not wait behind the queue: run it here */
+                unlink_queue(r, fe);
+                if (fe->background) {
+                    r->queued_bytes -= fe->len;
+                    fe->background = false;
+                }
+                run = true;
+            }
+        }
+        pthread_mutex_unlock(&r->lock);
+
+        if (run) {
+            run_fetch(r, fe);
+            pthread_mutex_lock(&r->lock);
+            fetch_put(fe); /* executor reference */
+        } else {
+            pthread_mutex_lock(&r->lock);
+            while (!fe->done)
+                pthread_cond_wait(&r->done_cv, &r->lock);
+        }
+        if (fe->err) {
+            err = fe->err;
+        } else {
+            size_t start = (size_t)(pos - fe->off);
+            size_t m = fe->len - start;
+            if (m > len - done)
+                m = len - done;
+            memcpy(buf + done, fe->buf + start, m);
+            done += m;
+        }
+        fetch_put(fe);
+        pthread_mutex_unlock(&r->lock);
+        if (err)
+            break;
+    }
+    /* A partial answer would look like EOF to the kernel: all or error. */
+    return err ? err : (ssize_t)done;
+}
