@@ -13,6 +13,7 @@
 #include "options.h"
 #include "reader.h"
 
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,7 +153,8 @@ int main(int argc, char *argv[])
         if (!loop)
             goto out5;
         fuse_loop_cfg_set_clone_fd(loop, (unsigned)cmd.clone_fd);
-        fuse_loop_cfg_set_idle_threads(loop, cmd.max_idle_threads);
+        if (cmd.max_idle_threads != UINT_MAX)
+            fuse_loop_cfg_set_idle_threads(loop, cmd.max_idle_threads);
         fuse_loop_cfg_set_max_threads(loop, opt.max_threads_given ? cmd.max_threads
                                                                   : HM_DEFAULT_MAX_THREADS);
         ret = fuse_session_loop_mt(se, loop);

@@ -725,7 +725,9 @@ static void hm_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 static void hm_init(void *userdata, struct fuse_conn_info *conn)
 {
-    (void)userdata;
+    struct mount_state *ms = userdata;
+    /* libfuse insists init() repeats the -o max_read= given to the session. */
+    conn->max_read = ms->opt->max_read;
     /* Large sequential requests; the kernel reads ahead as far as it may. */
     if (conn->capable & FUSE_CAP_ASYNC_READ)
         conn->want |= FUSE_CAP_ASYNC_READ;

@@ -61,9 +61,18 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
         return 1; /* the kernel mount is read-only too */
     case KEY_DISCARD:
         return 0;
-    case KEY_MAX_READ:
+    case KEY_MAX_READ: {
+        char *end = NULL;
+        errno = 0;
+        unsigned long v = strtoul(arg + strlen("max_read="), &end, 10);
+        if (errno || !end || *end || v < 4096 || v > (1ul << 30)) {
+            fprintf(stderr, "hubmount: bad max_read: %s\n", arg);
+            return -1;
+        }
         o->max_read_given = true;
+        o->max_read = (unsigned)v;
         return 1;
+    }
     case KEY_MAX_THREADS:
         o->max_threads_given = true;
         return 1;
@@ -93,6 +102,7 @@ int hm_options_parse(struct fuse_args *args, struct hm_options *o)
     o->poll = HM_DEFAULT_POLL;
     o->commit_delay = HM_DEFAULT_COMMIT_DELAY;
     o->commit_window = HM_DEFAULT_COMMIT_WINDOW;
+    o->max_read = HM_MAX_READ;
     if (fuse_opt_parse(args, o, hm_opt_table, opt_proc) == -1)
         return -EINVAL;
     return 0;

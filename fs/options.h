@@ -37,6 +37,7 @@ struct hm_options {
     char *log_file;       /* -o log_file= */
     int offline;          /* serve from the caches only */
     bool max_read_given;    /* user passed max_read= (else we pass 1 MiB) */
+    unsigned max_read;      /* what the kernel is told (init must repeat it) */
     bool max_threads_given; /* user passed max_threads= (else HM_DEFAULT_MAX_THREADS) */
 };
 
