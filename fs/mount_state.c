@@ -163,6 +163,8 @@ static void classify_revision(struct mount_state *ms, const struct hub_repo_info
 {
     const char *rev = ms->revision;
     ms->is_branch = true;
+    if (!ms->src.revision[0])
+        return; /* the default branch: no refs request needed */
     /* A commit sha (full or short) that the revision resolved to itself. */
     if (is_hex(rev, 5, 40) && strncasecmp(info->sha, rev, strlen(rev)) == 0) {
         ms->is_branch = false;

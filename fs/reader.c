@@ -76,8 +76,9 @@ struct reader_file {
     struct reader *r;
     struct robj *obj;
     pthread_mutex_t lock; /* the fields below */
-    uint64_t next_off;    /* end of the furthest sequential read */
-    unsigned seq_hits;
+    uint64_t run_start;   /* where the current sequential run began */
+    uint64_t next_off;    /* end of the furthest read of the run */
+    unsigned seq_hits;    /* 0 before the first read */
     uint64_t ra_end; /* read-ahead scheduled up to this offset */
 };
 
@@ -367,25 +368,23 @@ static void track_access(struct reader_file *f, uint64_t off, size_t len, uint64
     uint64_t end = off + len, size = f->obj->size;
     *ra_from = *ra_to = 0;
     pthread_mutex_lock(&f->lock);
-    bool seq = off + SEQ_SLACK >= f->next_off && off <= f->next_off + SEQ_SLACK;
+    bool seq = f->seq_hits > 0 && off + SEQ_SLACK >= f->next_off &&
+               off <= f->next_off + SEQ_SLACK;
     if (seq) {
-        if (f->seq_hits < 64)
-            f->seq_hits++;
         if (end > f->next_off)
             f->next_off = end;
     } else {
-        f->seq_hits = 0;
+        f->run_start = off;
         f->next_off = end;
         f->ra_end = 0;
     }
-    /* 1st read: nothing ahead (a header sniff); then 1, 2, 4 ... MiB. */
-    uint64_t window = 0;
-    if (f->seq_hits >= 2) {
-        unsigned shift = f->seq_hits - 2;
-        window = shift >= 5 ? READER_MAX_WINDOW : (1024u * 1024u) << shift;
-        if (window > READER_MAX_WINDOW)
-            window = READER_MAX_WINDOW;
-    }
+    f->seq_hits = 1;
+    /* Read ahead as far as the reader has already come sequentially, from
+     * READER_MIN_RUN on, up to READER_MAX_WINDOW: one large read (which
+     * the kernel splits into several requests) or a 4 KiB probe does not
+     * start a stream, a cat of a big file quickly does. */
+    uint64_t run = f->next_off - f->run_start;
+    uint64_t window = run < READER_MIN_RUN ? 0 : run > READER_MAX_WINDOW ? READER_MAX_WINDOW : run;
     if (window) {
         uint64_t from = f->ra_end > end ? f->ra_end : end;
         uint64_t to = end + window;

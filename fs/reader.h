@@ -27,6 +27,7 @@
 #define READER_WORKERS 4
 #define READER_CHUNK (4u * 1024u * 1024u)          /* one background range request */
 #define READER_MAX_WINDOW (16u * 1024u * 1024u)    /* read-ahead window cap */
+#define READER_MIN_RUN (1024u * 1024u)             /* sequential bytes before read-ahead */
 #define READER_MAX_QUEUED_BYTES (32u * 1024u * 1024u)
 #define READER_MAX_SYNC (2u * 1024u * 1024u)       /* one synchronous request */
 
