@@ -284,6 +284,7 @@ int ms_connect(struct mount_state *ms, struct hm_options *opt, const char *sourc
             hm_warn("cannot cache revision: %s", strerror(-put));
     }
     ms_commit_set(ms, info.sha, info.last_modified);
+    ms->gated = info.gated;
     classify_revision(ms, &info);
     if (opt->ro)
         ms->read_only = true;

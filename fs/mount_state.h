@@ -80,11 +80,13 @@ struct mount_state {
     double entry_timeout; /* seconds the kernel may trust a name */
     double attr_timeout;  /* ... and attributes */
     struct hm_write_hooks hooks;
+    bool gated;           /* content may need a grant (metadata never does) */
 
     /* ---- mutable ---- */
-    pthread_mutex_t commit_lock; /* protects commit, commit_date */
+    pthread_mutex_t commit_lock; /* protects commit, commit_date, content_ok */
     char commit[HUB_SHA1_HEX];
     int64_t commit_date;
+    bool content_ok;      /* gated repo: one content request has succeeded */
 
     /* Held by the poller while it switches commits, and by the write path
      * while it publishes its own commit, so the two never interleave. */

@@ -459,6 +459,28 @@ static bool wants_write(int flags)
     return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
 }
 
+/* In a gated repo, content needs a grant the metadata calls cannot reveal:
+ * probe one byte so open(2) fails with EACCES instead of the first read.
+ * Once a probe succeeded the answer is kept for the mount. */
+static int gated_check(struct mount_state *ms, const struct node_info *ni)
+{
+    if (!ms->gated || ni->entry.size == 0)
+        return 0;
+    pthread_mutex_lock(&ms->commit_lock);
+    bool ok = ms->content_ok;
+    pthread_mutex_unlock(&ms->commit_lock);
+    if (ok)
+        return 0;
+    char byte;
+    ssize_t n = hub_read_range(ms->hub, &ms->src, ni->commit, ni->path, 0, &byte, 1);
+    if (n < 0)
+        return (int)n;
+    pthread_mutex_lock(&ms->commit_lock);
+    ms->content_ok = true;
+    pthread_mutex_unlock(&ms->commit_lock);
+    return 0;
+}
+
 static void hm_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     struct mount_state *ms = MS(req);
@@ -489,6 +511,9 @@ static void hm_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         node_info_clear(&ni);
         return;
     }
+    ret = gated_check(ms, &ni);
+    if (ret < 0)
+        goto out;
     fh = calloc(1, sizeof *fh);
     if (!fh) {
         ret = -ENOMEM;
