@@ -401,6 +401,13 @@ static void track_access(struct reader_file *f, uint64_t off, size_t len, uint64
     pthread_mutex_unlock(&f->lock);
 }
 
+/* Neither cached nor being fetched (reader.lock held). */
+static bool block_wanted(struct reader *r, struct robj *o, uint64_t block)
+{
+    return !find_fetch(r, o->key, block) &&
+           blocks_first_missing(r->bc, o->key, o->size, block) == (int64_t)block;
+}
+
 static void schedule_readahead(struct reader_file *f, uint64_t from, uint64_t to)
 {
     struct reader *r = f->r;
@@ -421,7 +428,7 @@ static void schedule_readahead(struct reader_file *f, uint64_t from, uint64_t to
             continue;
         }
         uint64_t e = b + 1;
-        while (e < end_b && e - b < chunk_blocks && !find_fetch(r, o->key, e))
+        while (e < end_b && e - b < chunk_blocks && block_wanted(r, o, e))
             e++;
         struct fetch *fe = fetch_new(r, o, b, e - b);
         if (!fe)
@@ -486,7 +493,7 @@ ssize_t reader_read(struct reader_file *f, uint64_t off, size_t len, char *buf)
             if (last > cap)
                 last = cap;
             uint64_t e = b + 1;
-            while (e <= last && !find_fetch(r, o->key, e))
+            while (e <= last && block_wanted(r, o, e))
                 e++;
             fe = fetch_new(r, o, b, e - b);
             if (!fe) {

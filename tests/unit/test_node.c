@@ -1,0 +1,136 @@
+/* test_node.c — the inode table (fs/node.c): identity rules, reference
+ * counts, unhashing, renames of subtrees, local <-> remote switches. */
+#include "../../fs/node.h"
+#include "tap.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct hub_entry file_entry(const char *oid, uint64_t size)
+{
+    struct hub_entry e;
+    memset(&e, 0, sizeof e);
+    snprintf(e.oid, sizeof e.oid, "%s", oid);
+    e.size = size;
+    return e;
+}
+
+static struct hub_entry dir_entry(void)
+{
+    struct hub_entry e;
+    memset(&e, 0, sizeof e);
+    e.is_dir = true;
+    return e;
+}
+
+int main(void)
+{
+    struct node_table *t;
+    struct node_info ni;
+    fuse_ino_t a = 0, b = 0, c = 0, d = 0, x = 0;
+    CHECK(node_table_new(&t) == 0);
+
+    CHECK(node_get(t, FUSE_ROOT_ID, &ni) == 0);
+    CHECK(ni.is_dir && strcmp(ni.path, "") == 0);
+    node_info_clear(&ni);
+    CHECK(node_find(t, "") == FUSE_ROOT_ID);
+    CHECK(node_get(t, 999, &ni) == -ESTALE);
+
+    /* same identity -> same inode, lookups add up */
+    struct hub_entry e1 = file_entry("1111111111111111111111111111111111111111", 10);
+    CHECK(node_ref_remote(t, "f.txt", &e1, "c1", 1, &a) == 0);
+    CHECK(a > FUSE_ROOT_ID);
+    CHECK(node_ref_remote(t, "f.txt", &e1, "c2", 1, &b) == 0);
+    CHECK(a == b);
+    CHECK(node_get(t, a, &ni) == 0);
+    CHECK(ni.nlookup == 2 && strcmp(ni.commit, "c2") == 0 && ni.entry.size == 10);
+    CHECK(ni.entry.path == NULL);
+    node_info_clear(&ni);
+
+    /* new content -> new inode; the old one lives on, unhashed */
+    struct hub_entry e2 = file_entry("2222222222222222222222222222222222222222", 20);
+    CHECK(node_ref_remote(t, "f.txt", &e2, "c3", 1, &c) == 0);
+    CHECK(c != a);
+    CHECK(node_find(t, "f.txt") == c);
+    CHECK(node_get(t, a, &ni) == 0);
+    CHECK(!ni.hashed && ni.entry.size == 10);
+    node_info_clear(&ni);
+    node_forget(t, a, 2);
+    CHECK(node_get(t, a, &ni) == -ESTALE);
+
+    /* refresh-only (lookups 0) never creates */
+    CHECK(node_ref_remote(t, "other.txt", &e1, "c3", 0, &x) == 0);
+    CHECK(x == 0 && node_find(t, "other.txt") == 0);
+    /* ... and unhashes a node of another identity */
+    CHECK(node_ref_remote(t, "f.txt", &e1, "c4", 0, &x) == 0);
+    CHECK(x == 0 && node_find(t, "f.txt") == 0);
+    CHECK(node_get(t, c, &ni) == 0); /* still referenced by the kernel */
+    node_info_clear(&ni);
+
+    /* open handles keep a forgotten node alive */
+    CHECK(node_open(t, c) == 0);
+    node_forget(t, c, 1);
+    CHECK(node_get(t, c, &ni) == 0);
+    node_info_clear(&ni);
+    node_close(t, c);
+    CHECK(node_get(t, c, &ni) == -ESTALE);
+
+    /* directories are stable per path */
+    struct hub_entry de = dir_entry();
+    CHECK(node_ref_remote(t, "dir", &de, "c1", 1, &d) == 0);
+    snprintf(de.oid, sizeof de.oid, "%s", "3333333333333333333333333333333333333333");
+    CHECK(node_ref_remote(t, "dir", &de, "c2", 1, &x) == 0);
+    CHECK(x == d);
+    CHECK(node_ref_remote(t, "dir/sub", &de, "c2", 1, &x) == 0);
+    CHECK(node_ref_remote(t, "dir/sub/g.bin", &e1, "c2", 1, &b) == 0);
+    CHECK(node_ref_remote(t, "dirx", &e1, "c2", 1, &a) == 0);
+
+    struct node_dir_ref *dirs;
+    size_t nd;
+    CHECK(node_list_dirs(t, &dirs, &nd) == 0);
+    CHECK(nd == 3); /* root, dir, dir/sub */
+    node_dir_refs_free(dirs, nd);
+
+    /* rename of a subtree moves every descendant, not the look-alike */
+    CHECK(node_rename(t, d, "moved") == 0);
+    CHECK(node_find(t, "moved") == d);
+    CHECK(node_find(t, "moved/sub/g.bin") == b);
+    CHECK(node_find(t, "dir/sub/g.bin") == 0);
+    CHECK(node_find(t, "dirx") == a);
+    CHECK(node_rename(t, FUSE_ROOT_ID, "x") == -EBUSY);
+
+    /* local <-> remote in place */
+    struct node_local l = {.is_dir = false, .size = 5, .perm = 0600, .mtime = 42, .tag = 7};
+    CHECK(node_set_local(t, b, &l) == 0);
+    CHECK(node_get(t, b, &ni) == 0);
+    CHECK(ni.kind == NODE_LOCAL && ni.local.size == 5 && ni.local.tag == 7);
+    node_info_clear(&ni);
+    CHECK(node_ref_local(t, "moved/sub/g.bin", &l, 1, &x) == 0);
+    CHECK(x == b);
+    CHECK(node_set_remote(t, b, &e2, "c9") == 0);
+    CHECK(node_get(t, b, &ni) == 0);
+    CHECK(ni.kind == NODE_REMOTE && ni.entry.size == 20 && ni.hashed);
+    node_info_clear(&ni);
+    node_unhash(t, b);
+    CHECK(node_find(t, "moved/sub/g.bin") == 0);
+
+    /* helpers */
+    char parent[64];
+    const char *name;
+    CHECK(node_path_split("a/b/c", parent, sizeof parent, &name) == 0);
+    CHECK_STR(parent, "a/b");
+    CHECK_STR(name, "c");
+    CHECK(node_path_split("top", parent, sizeof parent, &name) == 0);
+    CHECK_STR(parent, "");
+    CHECK(node_path_split("abc/d", parent, 3, &name) == -ENAMETOOLONG);
+    char *j = node_path_join("", "x");
+    CHECK_STR(j, "x");
+    free(j);
+    j = node_path_join("a/b", "x");
+    CHECK_STR(j, "a/b/x");
+    free(j);
+
+    node_table_free(t);
+    return tap_done();
+}
