@@ -93,6 +93,16 @@ int journal_prune_done(struct meta_db *db, int64_t before);
 int journal_replace_path(struct meta_db *db, const char *repo_key, const char *branch,
                          const char *old_path, const char *new_path, int *changed);
 
+/* Several changes as ONE durable transaction: the rows `remove_ids` are
+ * deleted, then `adds` are inserted as PENDING in order (new ids written to
+ * add_ids when not NULL; created_at 0 = now).  A rename is expressed as
+ * re-inserting the moved operations under their new paths plus removing the
+ * old rows, so ids keep following the order in which things happened.
+ * Added by the write path (fs/pending.c). */
+int journal_apply(struct meta_db *db, const char *repo_key, const char *branch,
+                  const struct journal_op *adds, size_t n_add, int64_t *add_ids,
+                  const int64_t *remove_ids, size_t n_remove) __attribute__((warn_unused_result));
+
 /* ---- local overlay ------------------------------------------------------ */
 
 enum overlay_field {

@@ -1,0 +1,76 @@
+/* journal_apply.c — journal_apply (include/journal.h): several journal
+ * changes as ONE durable transaction.  The write path needs this for
+ * rename (a moved operation is re-inserted with a new id so that replay
+ * order stays causal, and the old row goes in the same transaction) and
+ * for "record X, drop what X supersedes" without a window in which a crash
+ * would keep both or neither. */
+#include "journal.h"
+#include "meta_i.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <time.h>
+
+int journal_apply(struct meta_db *db, const char *repo_key, const char *branch,
+                  const struct journal_op *adds, size_t n_add, int64_t *add_ids,
+                  const int64_t *remove_ids, size_t n_remove)
+{
+    if (!db || !repo_key || !branch || (n_add && !adds) || (n_remove && !remove_ids))
+        return -EINVAL;
+    for (size_t i = 0; i < n_add; i++) {
+        const struct journal_op *op = &adds[i];
+        if (!op->path || !*op->path || op->size > INT64_MAX ||
+            (op->kind != HUB_OP_ADD && op->kind != HUB_OP_DELETE_FILE &&
+             op->kind != HUB_OP_DELETE_FOLDER))
+            return -EINVAL;
+    }
+    if (n_add == 0 && n_remove == 0)
+        return 0;
+    pthread_mutex_lock(&db->mu);
+    sqlite3_stmt *ins = NULL, *del = NULL;
+    int rc = meta_tx_begin(db, true);
+    if (rc)
+        goto out;
+    /* Prepared per call instead of widening meta_i.h's statement table:
+     * these run once per close/unlink/rename, next to an fsync. */
+    if (n_add && sqlite3_prepare_v2(db->db,
+                                    "INSERT INTO journal(repo_key, branch, kind, path, staging,"
+                                    " size, sha256, created_at, state)"
+                                    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0)",
+                                    -1, &ins, NULL) != SQLITE_OK)
+        rc = -EIO;
+    if (rc == 0 && n_remove &&
+        sqlite3_prepare_v2(db->db, "DELETE FROM journal WHERE id = ?1", -1, &del, NULL) !=
+            SQLITE_OK)
+        rc = -EIO;
+    for (size_t i = 0; rc == 0 && i < n_remove; i++) {
+        sqlite3_bind_int64(del, 1, remove_ids[i]);
+        rc = meta_step_done(del);
+        sqlite3_reset(del);
+    }
+    for (size_t i = 0; rc == 0 && i < n_add; i++) {
+        const struct journal_op *op = &adds[i];
+        meta_bind_text(ins, 1, repo_key);
+        meta_bind_text(ins, 2, branch);
+        sqlite3_bind_int(ins, 3, (int)op->kind);
+        meta_bind_text(ins, 4, op->path);
+        if (op->staging)
+            meta_bind_text(ins, 5, op->staging);
+        else
+            sqlite3_bind_null(ins, 5);
+        sqlite3_bind_int64(ins, 6, (sqlite3_int64)op->size);
+        meta_bind_text(ins, 7, op->sha256);
+        sqlite3_bind_int64(ins, 8, op->created_at ? op->created_at : (int64_t)time(NULL));
+        rc = meta_step_done(ins);
+        if (rc == 0 && add_ids)
+            add_ids[i] = sqlite3_last_insert_rowid(db->db);
+        sqlite3_reset(ins);
+        sqlite3_clear_bindings(ins);
+    }
+    sqlite3_finalize(ins);
+    sqlite3_finalize(del);
+    rc = meta_tx_end(db, true, rc);
+out:
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}
