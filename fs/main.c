@@ -132,6 +132,8 @@ int main(int argc, char *argv[])
         goto out3;
     }
 
+    hm_tune_readahead(cmd.mountpoint, 4 * opt.max_read / 1024);
+
     /* 3. detach, then threads */
     if (fuse_daemonize(cmd.foreground) != 0)
         goto out4;

@@ -130,4 +130,8 @@ void poller_stop(struct mount_state *ms);
  * after its own commit. */
 int poller_switch(struct mount_state *ms, const char *commit, int64_t date);
 
+/* Raise the kernel read-ahead window of the mount (fs/readahead.c);
+ * best effort, root only.  Call after mounting, before the loop. */
+void hm_tune_readahead(const char *mountpoint, unsigned kb);
+
 #endif

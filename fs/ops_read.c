@@ -767,8 +767,8 @@ static void hm_init(void *userdata, struct fuse_conn_info *conn)
     conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
     conn->max_readahead = conn->max_readahead > HM_MAX_READ * 4 ? conn->max_readahead
                                                                 : HM_MAX_READ * 4;
-    conn->max_background = 64;
-    conn->congestion_threshold = 48;
+    conn->max_background = 16; /* bounds concurrent reads, hence memory */
+    conn->congestion_threshold = 12;
     conn->time_gran = 1000000000; /* whole seconds */
 }
 
