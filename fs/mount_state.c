@@ -310,7 +310,7 @@ int ms_connect(struct mount_state *ms, struct hm_options *opt, const char *sourc
         return HM_EXIT_USAGE;
     }
     hm_info("mounting %s%s@%s (commit %.12s, %s%s)", type_prefix(ms->src.type),
-            ms->src.repo_id, ms->revision, info.sha, ms->read_only ? "read-only" : "read-write",
+            ms->src.repo_id, ms->revision, info.sha, ms_writable(ms) ? "read-write" : "read-only",
             ms->is_branch ? ", branch" : "");
     return HM_EXIT_OK;
 }

@@ -578,3 +578,35 @@ def test_large_repo_1000_files_and_a_200_mib_file(hub, repo_name, mount):
     assert sha256_file(m.p("huge.bin")) == state["huge.bin"]["sha256"]
     assert os.getxattr(m.p("huge.bin"), "user.hub.size") == str(size).encode()
     assert peak_rss_kib(m.proc.pid) < 160 * 1024
+
+
+# ---------------------------------------------------------------- options
+
+@pytest.mark.timeout(60)
+def test_ro_option_makes_a_branch_mount_read_only(hub, repo_name, mount):
+    hub.seed(repo_name, files={"a.txt": b"a\n"})
+    m = mount(repo_name, opts=["ro"])
+    assert stat.S_IMODE(os.stat(m.p("a.txt")).st_mode) == 0o444
+    with pytest.raises(OSError) as ei:
+        os.open(m.p("a.txt"), os.O_WRONLY)
+    assert ei.value.errno == errno.EROFS
+
+
+@pytest.mark.timeout(90)
+def test_offline_serves_the_caches_without_any_request(hub, repo_name, nested, mount, tmp_path):
+    cache = str(tmp_path / "shared-cache")
+    m1 = mount(repo_name, cache_dir=cache)
+    find_and_stat(m1.path)
+    for p in ("README.md", "weights/model.safetensors"):
+        sha256_file(m1.p(p))
+    assert m1.unmount() == 0
+    hub.clear_log()
+    m2 = mount(repo_name, cache_dir=cache, opts=["offline"])
+    files, _ = walk(m2.path)
+    assert files == set(nested["files"])
+    for p in ("README.md", "weights/model.safetensors"):
+        assert sha256_file(m2.p(p)) == nested["files"][p]["sha256"]
+    with pytest.raises(OSError):  # never fetched: not available offline
+        with open(m2.p("weights/big.bin"), "rb") as f:
+            f.read(10)
+    assert hub.log() == []
