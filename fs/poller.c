@@ -110,7 +110,7 @@ int poller_switch(struct mount_state *ms, const char *commit, int64_t date)
     if (ret < 0)
         goto unlock;
     for (size_t i = 0; i < n_dirs && ret == 0; i++) {
-        struct hub_entries a, b;
+        struct hub_entries a = {0}, b = {0};
         if (meta_dir_get(ms->meta, ms->repo_key, old, dirs[i].path, &a) < 0) {
             hub_entries_free(&a);
             continue; /* never listed: the kernel has no names from it */
