@@ -58,6 +58,22 @@ out:
     return rc;
 }
 
+int hub_repo_info_parse(const json_t *root, struct hub_repo_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    const json_t *sha = json_object_get(root, "sha");
+    if (!json_is_string(sha) ||
+        hub_hex_copy(out->sha, json_string_value(sha), json_string_length(sha), HUB_SHA1_HEX - 1))
+        return -EIO;
+    const json_t *lm = json_object_get(root, "lastModified");
+    if (json_is_string(lm) && hub_parse_iso8601(json_string_value(lm), &out->last_modified))
+        out->last_modified = 0;
+    out->is_private = json_is_true(json_object_get(root, "private"));
+    const json_t *gated = json_object_get(root, "gated");
+    out->gated = json_is_string(gated) || json_is_true(gated); /* false | "auto" | "manual" */
+    return 0;
+}
+
 int hub_repo_info(struct hub_client *hc, const struct hub_source *src, const char *revision,
                   struct hub_repo_info *out)
 {
@@ -74,19 +90,8 @@ int hub_repo_info(struct hub_client *hc, const struct hub_source *src, const cha
     hub_http_resp_free(&resp);
     if (rc)
         goto out;
-    const json_t *sha = json_object_get(root, "sha");
-    if (!json_is_string(sha) || strlen(json_string_value(sha)) != HUB_SHA1_HEX - 1) {
+    if ((rc = hub_repo_info_parse(root, out)))
         hm_warn("hub: repo info without a commit sha");
-        rc = -EIO;
-        goto out;
-    }
-    memcpy(out->sha, json_string_value(sha), HUB_SHA1_HEX);
-    const json_t *lm = json_object_get(root, "lastModified");
-    if (json_is_string(lm) && hub_parse_iso8601(json_string_value(lm), &out->last_modified))
-        out->last_modified = 0;
-    out->is_private = json_is_true(json_object_get(root, "private"));
-    const json_t *gated = json_object_get(root, "gated");
-    out->gated = json_is_string(gated) || json_is_true(gated); /* false | "auto" | "manual" */
 out:
     json_decref(root);
     hub_buf_free(&url);

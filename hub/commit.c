@@ -167,6 +167,18 @@ out:
     return rc;
 }
 
+int hub_commit_answer_parse(const json_t *res, char out[HUB_SHA1_HEX])
+{
+    const json_t *oid = json_object_get(res, "commitOid");
+    /* it becomes a cache key and a URL part: exactly a sha1 in hex */
+    char tmp[HUB_SHA1_HEX];
+    if (!json_is_string(oid) ||
+        hub_hex_copy(tmp, json_string_value(oid), json_string_length(oid), HUB_SHA1_HEX - 1))
+        return -EIO;
+    memcpy(out, tmp, HUB_SHA1_HEX);
+    return 0;
+}
+
 static int post_commit(struct hub_client *hc, const struct hub_source *src, const char *branch,
                        FILE *body, char out_commit[HUB_SHA1_HEX])
 {
@@ -196,13 +208,8 @@ static int post_commit(struct hub_client *hc, const struct hub_source *src, cons
         goto out;
     }
     res = hub_http_json(&resp);
-    const char *oid = json_string_value(json_object_get(res, "commitOid"));
-    if (!oid || strlen(oid) != HUB_SHA1_HEX - 1) {
-        hm_warn("hub: commit answer without commitOid");
-        rc = -EIO;
-        goto out;
-    }
-    memcpy(out_commit, oid, HUB_SHA1_HEX);
+    if ((rc = hub_commit_answer_parse(res, out_commit)))
+        hm_warn("hub: commit answer without a valid commitOid");
 out:
     json_decref(res);
     hub_http_resp_free(&resp);

@@ -34,6 +34,37 @@ int hub_commit_preupload(struct hub_client *hc, const struct hub_source *src,
 int hub_commit_lfs(struct hub_client *hc, const struct hub_source *src, const char *branch,
                    struct commit_file *files, size_t n) __attribute__((warn_unused_result));
 
+/* ---- parsers of the server's answers (pure; fuzzed in tests/fuzz) ---- */
+
+/* /preupload answer {"files": [{path, uploadMode, shouldIgnore, oid}]}:
+ * sets lfs / skip of the matching files.  -EIO without a "files" array. */
+int hub_preupload_apply(const json_t *res, struct commit_file *files, size_t n)
+    __attribute__((warn_unused_result));
+
+/* LFS batch answer {"objects": [{oid, actions: {upload, verify}} | {oid,
+ * error}]}: takes references to the actions of the matching files (which
+ * the caller releases); an object refused with "error" fails the batch
+ * with that errno (never 0). */
+int hub_lfs_batch_apply(const json_t *res, struct commit_file **todo, size_t n)
+    __attribute__((warn_unused_result));
+
+/* One part of a multipart upload: PUT [off, off+len) of the file to url
+ * (which points into the batch answer). */
+struct hub_lfs_part {
+    unsigned long num; /* 1-based */
+    const char *url;
+    uint64_t off, len;
+};
+/* Multipart header {"chunk_size": "N", "1": url, ..., "K": url} for a
+ * file of `size` bytes -> K parts in order, covering [0, size) exactly.
+ * *parts is malloc'd.  -EIO when the header does not describe that. */
+int hub_lfs_parts_plan(const json_t *header, uint64_t size, struct hub_lfs_part **parts,
+                       size_t *n_parts) __attribute__((warn_unused_result));
+
+/* Commit answer {"commitOid": "<40 hex>", ...} -> out.  -EIO otherwise. */
+int hub_commit_answer_parse(const json_t *res, char out[HUB_SHA1_HEX])
+    __attribute__((warn_unused_result));
+
 /* Append `s` as a JSON string literal (quotes included). */
 int hub_buf_json_string(struct hub_buf *b, const char *s) __attribute__((warn_unused_result));
 

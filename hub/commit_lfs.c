@@ -20,6 +20,43 @@
 #define LFS_MEDIA "application/vnd.git-lfs+json"
 #define LFS_MAX_PARTS 100000
 
+int hub_lfs_batch_apply(const json_t *res, struct commit_file **todo, size_t n)
+{
+    const json_t *robjs = json_object_get(res, "objects");
+    if (!json_is_array(robjs))
+        return -EIO;
+    size_t k;
+    const json_t *ro;
+    json_array_foreach(robjs, k, ro)
+    {
+        const char *oid = json_string_value(json_object_get(ro, "oid"));
+        if (!oid)
+            continue;
+        const json_t *err = json_object_get(ro, "error");
+        if (err) {
+            json_int_t code = json_integer_value(json_object_get(err, "code"));
+            const char *msg = json_string_value(json_object_get(err, "message"));
+            hm_warn("hub: LFS object refused (%lld): %.200s", (long long)code, msg ? msg : "");
+            /* a "refusal" with a success code must still fail the commit */
+            int e = hub_errno(code >= 400 && code < 600 ? (long)code : 500, NULL, msg,
+                              HUB_REQ_WRITE, true);
+            return -(e ? e : EIO);
+        }
+        const json_t *actions = json_object_get(ro, "actions");
+        json_t *up = json_object_get(actions, "upload");
+        json_t *ver = json_object_get(actions, "verify");
+        for (size_t i = 0; i < n; i++) {
+            if (strcasecmp(todo[i]->sha256, oid) != 0)
+                continue;
+            if (json_is_object(up) && !todo[i]->upload)
+                todo[i]->upload = json_incref(up);
+            if (json_is_object(ver) && !todo[i]->verify)
+                todo[i]->verify = json_incref(ver);
+        }
+    }
+    return 0;
+}
+
 static int batch_request(struct hub_client *hc, const char *url, const char *branch,
                          struct commit_file **todo, size_t n)
 {
@@ -49,39 +86,7 @@ static int batch_request(struct hub_client *hc, const char *url, const char *bra
     if (rc || (rc = hub_http_errno(&resp, HUB_REQ_WRITE)))
         goto out;
     res = hub_http_json(&resp);
-    const json_t *robjs = json_object_get(res, "objects");
-    if (!json_is_array(robjs)) {
-        rc = -EIO;
-        goto out;
-    }
-    size_t k;
-    json_t *ro;
-    json_array_foreach(robjs, k, ro)
-    {
-        const char *oid = json_string_value(json_object_get(ro, "oid"));
-        if (!oid)
-            continue;
-        const json_t *err = json_object_get(ro, "error");
-        if (err) {
-            json_int_t code = json_integer_value(json_object_get(err, "code"));
-            const char *msg = json_string_value(json_object_get(err, "message"));
-            hm_warn("hub: LFS object refused (%lld): %s", (long long)code, msg ? msg : "");
-            rc = -hub_errno(code > 0 ? (long)code : 500, NULL, msg, HUB_REQ_WRITE, true);
-            goto out;
-        }
-        json_t *actions = json_object_get(ro, "actions");
-        json_t *up = json_object_get(actions, "upload");
-        json_t *ver = json_object_get(actions, "verify");
-        for (size_t i = 0; i < n; i++) {
-            if (strcasecmp(todo[i]->sha256, oid) != 0)
-                continue;
-            if (json_is_object(up) && !todo[i]->upload)
-                todo[i]->upload = json_incref(up);
-            if (json_is_object(ver) && !todo[i]->verify)
-                todo[i]->verify = json_incref(ver);
-        }
-    }
-    rc = 0;
+    rc = hub_lfs_batch_apply(res, todo, n);
 out:
     if (have_resp)
         hub_http_resp_free(&resp);
@@ -136,39 +141,32 @@ static int post_json(struct hub_client *hc, const char *url, json_t *body_json, 
     return rc;
 }
 
-struct part {
-    unsigned long num;
-    const char *url;
-};
-
 static int cmp_part(const void *a, const void *b)
 {
-    const struct part *x = a, *y = b;
+    const struct hub_lfs_part *x = a, *y = b;
     return x->num < y->num ? -1 : x->num > y->num;
 }
 
-static int upload_multipart(struct hub_client *hc, struct commit_file *cf, int fd,
-                            const char *href, const json_t *header)
+int hub_lfs_parts_plan(const json_t *header, uint64_t size, struct hub_lfs_part **out,
+                       size_t *n_out)
 {
-    int rc = -EIO;
-    struct part *parts = NULL;
-    json_t *done = NULL, *plist = NULL;
+    *out = NULL;
+    *n_out = 0;
     const char *cs = json_string_value(json_object_get(header, "chunk_size"));
     char *e;
     errno = 0;
-    unsigned long long chunk = cs ? strtoull(cs, &e, 10) : 0;
-    if (!cs || errno || *e || chunk == 0) {
+    unsigned long long chunk = cs && *cs >= '0' && *cs <= '9' ? strtoull(cs, &e, 10) : 0;
+    if (!cs || errno || chunk == 0 || *e) {
         hm_warn("hub: multipart upload without a valid chunk_size");
-        goto out;
+        return -EIO;
     }
-    uint64_t nparts = (cf->size + chunk - 1) / chunk;
+    /* written so that a huge chunk_size cannot overflow */
+    uint64_t nparts = size / chunk + (size % chunk != 0);
     if (nparts == 0 || nparts > LFS_MAX_PARTS)
-        goto out;
-    parts = calloc((size_t)nparts, sizeof(*parts));
-    if (!parts) {
-        rc = -ENOMEM;
-        goto out;
-    }
+        return -EIO;
+    struct hub_lfs_part *parts = calloc((size_t)nparts, sizeof(*parts));
+    if (!parts)
+        return -ENOMEM;
     size_t found = 0;
     const char *key;
     const json_t *val;
@@ -176,35 +174,54 @@ static int upload_multipart(struct hub_client *hc, struct commit_file *cf, int f
     {
         if (!*key || strspn(key, "0123456789") != strlen(key) || !json_is_string(val))
             continue;
-        unsigned long num = strtoul(key, NULL, 10);
         if (found == nparts) {
             found++; /* more parts than the size allows */
             break;
         }
-        parts[found].num = num;
+        errno = 0;
+        unsigned long num = strtoul(key, NULL, 10);
+        parts[found].num = errno ? 0 : num; /* 0 is never a valid part number */
         parts[found].url = json_string_value(val);
         found++;
     }
     if (found != nparts) {
         hm_warn("hub: multipart: %zu part URLs for %llu parts", found,
                 (unsigned long long)nparts);
-        goto out;
+        free(parts);
+        return -EIO;
     }
     qsort(parts, (size_t)nparts, sizeof(*parts), cmp_part);
+    for (uint64_t i = 0; i < nparts; i++) {
+        if (parts[i].num != i + 1) {
+            hm_warn("hub: multipart: part numbers are not 1..%llu", (unsigned long long)nparts);
+            free(parts);
+            return -EIO;
+        }
+        parts[i].off = i * chunk;
+        parts[i].len = size - parts[i].off < chunk ? size - parts[i].off : chunk;
+    }
+    *out = parts;
+    *n_out = (size_t)nparts;
+    return 0;
+}
+
+static int upload_multipart(struct hub_client *hc, struct commit_file *cf, int fd,
+                            const char *href, const json_t *header)
+{
+    json_t *done = NULL, *plist = NULL;
+    struct hub_lfs_part *parts = NULL;
+    size_t nparts = 0;
+    int rc = hub_lfs_parts_plan(header, cf->size, &parts, &nparts);
+    if (rc)
+        goto out;
     if (!(plist = json_array())) {
         rc = -ENOMEM;
         goto out;
     }
-    for (uint64_t i = 0; i < nparts; i++) {
-        if (parts[i].num != i + 1) {
-            hm_warn("hub: multipart: part numbers are not 1..%llu", (unsigned long long)nparts);
-            rc = -EIO;
-            goto out;
-        }
-        uint64_t off = i * chunk;
-        uint64_t len = cf->size - off < chunk ? cf->size - off : chunk;
+    for (size_t i = 0; i < nparts; i++) {
         char etag[160];
-        if ((rc = put_region(hc, parts[i].url, fd, off, len, etag, sizeof(etag))))
+        if ((rc = put_region(hc, parts[i].url, fd, parts[i].off, parts[i].len, etag,
+                             sizeof(etag))))
             goto out;
         json_t *p = json_pack("{s:I, s:s}", "partNumber", (json_int_t)(i + 1), "etag", etag);
         if (!p || json_array_append_new(plist, p)) {

@@ -114,6 +114,37 @@ int hub_buf_json_string(struct hub_buf *b, const char *s)
     return rc;
 }
 
+int hub_preupload_apply(const json_t *res, struct commit_file *files, size_t n)
+{
+    const json_t *rfiles = json_object_get(res, "files");
+    if (!json_is_array(rfiles))
+        return -EIO;
+    size_t k;
+    const json_t *rf;
+    json_array_foreach(rfiles, k, rf)
+    {
+        const char *path = json_string_value(json_object_get(rf, "path"));
+        const char *mode = json_string_value(json_object_get(rf, "uploadMode"));
+        const char *oid = json_string_value(json_object_get(rf, "oid"));
+        if (!path)
+            continue;
+        for (size_t i = 0; i < n; i++) {
+            struct commit_file *cf = &files[i];
+            if (strcmp(cf->op->path, path) != 0)
+                continue;
+            /* empty files always go inline: storage refuses empty LFS objects */
+            cf->lfs = mode && strcmp(mode, "lfs") == 0 && cf->size > 0;
+            if (json_is_true(json_object_get(rf, "shouldIgnore"))) {
+                hm_warn("hub: %s matches .gitignore, not committed", path);
+                cf->skip = true;
+            }
+            if (oid && (strcmp(oid, cf->lfs ? cf->sha256 : cf->git_oid) == 0))
+                cf->skip = true; /* identical content already there */
+        }
+    }
+    return 0;
+}
+
 static int preupload_batch(struct hub_client *hc, const char *url, struct commit_file *files,
                            size_t n)
 {
@@ -142,35 +173,7 @@ static int preupload_batch(struct hub_client *hc, const char *url, struct commit
     if (rc || (rc = hub_http_errno(&resp, HUB_REQ_WRITE)))
         goto out;
     res = hub_http_json(&resp);
-    const json_t *rfiles = json_object_get(res, "files");
-    if (!json_is_array(rfiles)) {
-        rc = -EIO;
-        goto out;
-    }
-    size_t k;
-    const json_t *rf;
-    json_array_foreach(rfiles, k, rf)
-    {
-        const char *path = json_string_value(json_object_get(rf, "path"));
-        const char *mode = json_string_value(json_object_get(rf, "uploadMode"));
-        const char *oid = json_string_value(json_object_get(rf, "oid"));
-        if (!path)
-            continue;
-        for (size_t i = 0; i < n; i++) {
-            struct commit_file *cf = &files[i];
-            if (strcmp(cf->op->path, path) != 0)
-                continue;
-            /* empty files always go inline: storage refuses empty LFS objects */
-            cf->lfs = mode && strcmp(mode, "lfs") == 0 && cf->size > 0;
-            if (json_is_true(json_object_get(rf, "shouldIgnore"))) {
-                hm_warn("hub: %s matches .gitignore, not committed", path);
-                cf->skip = true;
-            }
-            if (oid && (strcmp(oid, cf->lfs ? cf->sha256 : cf->git_oid) == 0))
-                cf->skip = true; /* identical content already there */
-        }
-    }
-    rc = 0;
+    rc = hub_preupload_apply(res, files, n);
 out:
     if (have_resp)
         hub_http_resp_free(&resp);

@@ -1,6 +1,7 @@
 /* entries.c — the growable list of tree entries, and parsing of the
  * entry objects that tree listings and paths-info both return. */
 #include "hub_i.h"
+#include "log.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -38,16 +39,33 @@ void hub_entries_free(struct hub_entries *list)
     list->n = list->cap = 0;
 }
 
+/* An id of the expected kind, or "" (a reader then finds no cache key). */
 static void copy_hex(char *dst, size_t size, const json_t *v)
 {
-    dst[0] = '\0';
-    if (!json_is_string(v))
-        return;
-    const char *s = json_string_value(v);
-    size_t n = strlen(s);
-    if (n >= size)
-        return; /* not an id of the expected kind: leave empty */
-    memcpy(dst, s, n + 1);
+    if (!json_is_string(v) ||
+        hub_hex_copy(dst, json_string_value(v), json_string_length(v), size - 1))
+        dst[0] = '\0';
+}
+
+/* A repo path the server may send: relative, no empty, "." or ".."
+ * segment, no NUL (JSON can carry "\u0000"), bounded.  Anything else
+ * could name a place outside the directory being listed. */
+static bool path_ok(const json_t *path)
+{
+    const char *p = json_string_value(path);
+    size_t n = json_string_length(path);
+    if (n == 0 || n > 4096 || strlen(p) != n)
+        return false;
+    const char *s = p;
+    for (;;) {
+        const char *e = strchr(s, '/');
+        size_t len = e ? (size_t)(e - s) : strlen(s);
+        if (len == 0 || (len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.'))
+            return false;
+        if (!e)
+            return true;
+        s = e + 1;
+    }
 }
 
 static uint64_t json_size(const json_t *v)
@@ -64,10 +82,12 @@ static int parse_one(const json_t *o, struct hub_entries *out)
     const json_t *path = json_object_get(o, "path");
     if (!json_is_string(type) || !json_is_string(path))
         return -EIO;
-    const char *p = json_string_value(path);
-    if (!*p || p[0] == '/')
+    if (!path_ok(path)) {
+        hm_warn("hub: listing with an invalid path (%zu bytes): refused",
+                json_string_length(path));
         return -EIO;
-    e.path = (char *)p; /* copied by push */
+    }
+    e.path = (char *)json_string_value(path); /* copied by push */
     e.is_dir = strcmp(json_string_value(type), "directory") == 0;
     e.size = e.is_dir ? 0 : json_size(json_object_get(o, "size"));
     copy_hex(e.oid, sizeof(e.oid), json_object_get(o, "oid"));

@@ -123,106 +123,11 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
-static void set_field(char *dst, size_t size, const char *v, size_t n)
-{
-    if (n >= size)
-        n = size - 1;
-    memcpy(dst, v, n);
-    dst[n] = '\0';
-}
-
-static void strip_quotes_weak(char *s)
-{
-    /* ETag normalisation used by clients: drop W/, strip quotes */
-    size_t n = strlen(s);
-    size_t st = 0;
-    if (n >= 2 && (s[0] == 'W' || s[0] == 'w') && s[1] == '/')
-        st = 2;
-    if (s[st] == '"')
-        st++;
-    size_t e = n;
-    if (e > st && s[e - 1] == '"')
-        e--;
-    memmove(s, s + st, e - st);
-    s[e - st] = '\0';
-}
-
-static void clear_headers(struct hub_http_resp *r)
-{
-    r->error_code[0] = r->error_message[0] = r->repo_commit[0] = '\0';
-    r->etag[0] = r->linked_etag[0] = r->content_range[0] = '\0';
-    r->retry_after[0] = r->ratelimit[0] = '\0';
-    r->linked_size = -1;
-    free(r->link);
-    free(r->location);
-    r->link = r->location = NULL;
-}
-
 static size_t on_header(char *data, size_t size, size_t nitems, void *ud)
 {
     struct hop *c = ud;
-    struct hub_http_resp *r = c->resp;
     size_t n = size * nitems;
-    if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
-        clear_headers(r); /* a new response (after 1xx) starts over */
-        return n;
-    }
-    const char *colon = memchr(data, ':', n);
-    if (!colon)
-        return n;
-    size_t nl = (size_t)(colon - data);
-    const char *v = colon + 1;
-    size_t vl = n - nl - 1;
-    while (vl && (*v == ' ' || *v == '\t'))
-        v++, vl--;
-    while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
-        vl--;
-#define IS(name) (nl == sizeof(name) - 1 && strncasecmp(data, name, nl) == 0)
-    if (IS("x-error-code")) {
-        set_field(r->error_code, sizeof(r->error_code), v, vl);
-    } else if (IS("x-error-message")) {
-        set_field(r->error_message, sizeof(r->error_message), v, vl);
-    } else if (IS("x-repo-commit")) {
-        set_field(r->repo_commit, sizeof(r->repo_commit), v, vl);
-    } else if (IS("etag")) {
-        set_field(r->etag, sizeof(r->etag), v, vl);
-        strip_quotes_weak(r->etag);
-    } else if (IS("x-linked-etag")) {
-        set_field(r->linked_etag, sizeof(r->linked_etag), v, vl);
-        strip_quotes_weak(r->linked_etag);
-    } else if (IS("x-linked-size")) {
-        char tmp[32];
-        set_field(tmp, sizeof(tmp), v, vl);
-        char *e;
-        errno = 0;
-        long long s = strtoll(tmp, &e, 10);
-        r->linked_size = (errno || e == tmp || *e || s < 0) ? -1 : s;
-    } else if (IS("content-range")) {
-        set_field(r->content_range, sizeof(r->content_range), v, vl);
-    } else if (IS("retry-after")) {
-        set_field(r->retry_after, sizeof(r->retry_after), v, vl);
-    } else if (IS("ratelimit")) {
-        set_field(r->ratelimit, sizeof(r->ratelimit), v, vl);
-    } else if (IS("location")) {
-        free(r->location);
-        r->location = strndup(v, vl);
-    } else if (IS("link")) {
-        /* several Link headers are one comma-separated list */
-        size_t old = r->link ? strlen(r->link) : 0;
-        if (old + vl < (1u << 20)) {
-            char *nlk = realloc(r->link, old + vl + 3);
-            if (nlk) {
-                if (old) {
-                    memcpy(nlk + old, ", ", 2);
-                    old += 2;
-                }
-                memcpy(nlk + old, v, vl);
-                nlk[old + vl] = '\0';
-                r->link = nlk;
-            }
-        }
-    }
-#undef IS
+    hub_http_header_line(c->resp, data, n);
     return n;
 }
 
@@ -317,7 +222,7 @@ static enum hop_result hop_perform(struct hub_client *hc, CURL *h, const struct 
     }
 
     resp->status = 0;
-    clear_headers(resp);
+    hub_http_clear_headers(resp);
     hub_buf_reset(&resp->body);
     CURLcode cc = curl_easy_perform(h);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
@@ -484,6 +389,10 @@ int hub_http_do(struct hub_client *hc, const struct hub_http_req *req,
         sleep_s(wait);
         backoff = backoff * 2 > HTTP_BACKOFF_CAP_S ? HTTP_BACKOFF_CAP_S : backoff * 2;
     }
+    /* No X-Error-Message: the body may say why (quota, gating...). */
+    if (rc == 0 && resp->status >= 400 && !resp->error_message[0] && resp->body.len)
+        hub_error_body_message(resp->body.p, resp->body.len, resp->error_message,
+                               sizeof(resp->error_message));
     pool_put(hc, h);
     return rc;
 }

@@ -67,6 +67,13 @@ struct hub_http_resp {
  * resp must be freed with hub_http_resp_free in every case. */
 int hub_http_do(struct hub_client *hc, const struct hub_http_req *req,
                 struct hub_http_resp *resp) __attribute__((warn_unused_result));
+/* Parse one raw header line ("Name: value\r\n", or a status line, which
+ * starts the header fields over) into resp.  Never fails: malformed or
+ * oversized values are truncated or ignored. */
+void hub_http_header_line(struct hub_http_resp *resp, const char *line, size_t n);
+/* Reset every header-derived field (frees link and location). */
+void hub_http_clear_headers(struct hub_http_resp *resp);
+
 /* 0 for 2xx/3xx, else -hub_errno(status, X-Error-Code, X-Error-Message...) */
 int hub_http_errno(const struct hub_http_resp *resp, enum hub_req_kind kind);
 void hub_http_resp_free(struct hub_http_resp *resp);

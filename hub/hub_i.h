@@ -70,4 +70,25 @@ int hub_parse_content_range(const char *s, int64_t *start, int64_t *end, int64_t
  * -1 when the headers say nothing. */
 long hub_retry_after_seconds(const char *retry_after, const char *ratelimit);
 
+/* s[0..n) must be exactly `want` hex digits (either case): copies them
+ * lowercase + NUL into dst (want + 1 bytes).  -EINVAL otherwise (dst ""). */
+int hub_hex_copy(char *dst, const char *s, size_t n, size_t want)
+    __attribute__((warn_unused_result));
+
+/* Repo info answer {"sha", "lastModified", "private", "gated"} -> out
+ * (zeroed first).  -EIO when sha is not a 40-hex commit id. */
+int hub_repo_info_parse(const json_t *root, struct hub_repo_info *out)
+    __attribute__((warn_unused_result));
+
+/* Refs answer {"branches": [{name, ref}], "tags", "pullRequests",
+ * "converts"} -> what `rev` names (HUB_REF_UNKNOWN if none). */
+enum hub_ref_kind hub_refs_kind(const json_t *root, const char *rev);
+
+/* Message of an error body ({"error": "m"}, {"error": ["m", ...]},
+ * {"error": code, "error_description": "m"}, {"errors": [{"message": "m"}]},
+ * or the first line of a plain-text body; HTML pages are ignored), with
+ * control characters blanked, truncated to out_size - 1.  0, or -ENOENT
+ * when the body says nothing usable. */
+int hub_error_body_message(const char *body, size_t len, char *out, size_t out_size);
+
 #endif

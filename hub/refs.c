@@ -23,6 +23,19 @@ static bool listed(const json_t *arr, const char *rev)
     return false;
 }
 
+enum hub_ref_kind hub_refs_kind(const json_t *root, const char *rev)
+{
+    if (listed(json_object_get(root, "branches"), rev))
+        return HUB_REF_BRANCH;
+    if (listed(json_object_get(root, "tags"), rev))
+        return HUB_REF_TAG;
+    if (listed(json_object_get(root, "pullRequests"), rev))
+        return HUB_REF_PR;
+    if (listed(json_object_get(root, "converts"), rev))
+        return HUB_REF_CONVERT;
+    return HUB_REF_UNKNOWN;
+}
+
 int hub_revision_kind(struct hub_client *hc, const struct hub_source *src,
                       const char *revision, enum hub_ref_kind *out)
 {
@@ -46,15 +59,7 @@ int hub_revision_kind(struct hub_client *hc, const struct hub_source *src,
     hub_http_resp_free(&resp);
     if (rc)
         goto out;
-    const char *rev = revision && *revision ? revision : "main";
-    if (listed(json_object_get(root, "branches"), rev))
-        *out = HUB_REF_BRANCH;
-    else if (listed(json_object_get(root, "tags"), rev))
-        *out = HUB_REF_TAG;
-    else if (listed(json_object_get(root, "pullRequests"), rev))
-        *out = HUB_REF_PR;
-    else if (listed(json_object_get(root, "converts"), rev))
-        *out = HUB_REF_CONVERT;
+    *out = hub_refs_kind(root, revision && *revision ? revision : "main");
 out:
     json_decref(root);
     hub_buf_free(&url);
