@@ -30,6 +30,9 @@ struct hm_fh {
 };
 
 void hm_ops_read_fill(struct fuse_lowlevel_ops *ops);
+/* After the session ended: free read handles the kernel never released
+ * (the loop stopped by a signal with files open).  Before reader_free. */
+void hm_ops_read_cleanup(void);
 
 /* struct stat of a node as this mount shows it (mode from the mount's
  * writability or the local overlay, owner = mounting user, mtime = entry

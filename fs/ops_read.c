@@ -17,6 +17,8 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,10 +28,63 @@
  * small read small while cp/cat (which use at least 128 KiB) stay fast. */
 #define HM_BLKSIZE (128 * 1024)
 
+/* Handles still open when the session ends (a signal stopped the loop with
+ * files open) are freed by hm_ops_read_cleanup(). */
+struct tracked {
+    struct tracked *prev, *next;
+    void (*free)(struct tracked *t);
+};
+static pthread_mutex_t open_fhs_lock = PTHREAD_MUTEX_INITIALIZER; /* protects open_fhs */
+static struct tracked *open_fhs;
+
+static void fh_track(struct tracked *t, void (*free_fn)(struct tracked *))
+{
+    pthread_mutex_lock(&open_fhs_lock);
+    t->free = free_fn;
+    t->prev = NULL;
+    t->next = open_fhs;
+    if (open_fhs)
+        open_fhs->prev = t;
+    open_fhs = t;
+    pthread_mutex_unlock(&open_fhs_lock);
+}
+
+static void fh_untrack(struct tracked *t)
+{
+    pthread_mutex_lock(&open_fhs_lock);
+    if (t->prev)
+        t->prev->next = t->next;
+    else if (open_fhs == t)
+        open_fhs = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    t->prev = t->next = NULL;
+    pthread_mutex_unlock(&open_fhs_lock);
+}
+
+void hm_ops_read_cleanup(void)
+{
+    pthread_mutex_lock(&open_fhs_lock);
+    while (open_fhs) {
+        struct tracked *t = open_fhs;
+        open_fhs = t->next;
+        t->free(t);
+    }
+    pthread_mutex_unlock(&open_fhs_lock);
+}
+
 struct hm_read_fh {
     struct hm_fh base; /* kind HM_FH_READ */
+    struct tracked tr;
     struct reader_file *rf;
 };
+
+static void read_fh_free(struct tracked *t)
+{
+    struct hm_read_fh *fh = (struct hm_read_fh *)((char *)t - offsetof(struct hm_read_fh, tr));
+    reader_file_free(fh->rf);
+    free(fh);
+}
 
 struct dir_item {
     char *name;
@@ -40,6 +95,7 @@ struct dir_item {
 
 struct hm_dir_fh {
     struct hm_fh base; /* kind HM_FH_DIR */
+    struct tracked tr;
     char *path;
     char commit[HUB_SHA1_HEX];
     struct dir_item *v;
@@ -73,6 +129,8 @@ void hm_stat_fill(struct mount_state *ms, const struct node_info *ni, struct sta
         size = dir ? 0 : ni->entry.size;
         if (ni->entry.mtime)
             mtime = ni->entry.mtime;
+        if (ms->hooks.attrs && ni->path)
+            ms->hooks.attrs(ms->hooks.ctx, ni->path, &perm, &mtime);
     }
     memset(st, 0, sizeof *st);
     st->st_ino = ni->ino;
@@ -225,6 +283,11 @@ static void dir_fh_free(struct hm_dir_fh *d)
     free(d);
 }
 
+static void dir_fh_free_tracked(struct tracked *t)
+{
+    dir_fh_free((struct hm_dir_fh *)((char *)t - offsetof(struct hm_dir_fh, tr)));
+}
+
 static struct dir_item *dir_find(struct hm_dir_fh *d, const char *name)
 {
     for (size_t i = 0; i < d->n; i++)
@@ -333,7 +396,9 @@ static void hm_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         goto out;
     fi->fh = (uintptr_t)d;
     fi->cache_readdir = 0;
+    fh_track(&d->tr, dir_fh_free_tracked);
     if (fuse_reply_open(req, fi) != 0) { /* interrupted: no releasedir will come */
+        fh_untrack(&d->tr);
         node_close(ms->nodes, ino);
         dir_fh_free(d);
     }
@@ -447,6 +512,8 @@ static void hm_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 static void hm_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     struct hm_dir_fh *d = (struct hm_dir_fh *)(uintptr_t)fi->fh;
+    if (d)
+        fh_untrack(&d->tr);
     dir_fh_free(d);
     node_close(MS(req)->nodes, ino);
     fuse_reply_err(req, 0);
@@ -531,7 +598,9 @@ static void hm_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     /* The inode's content is immutable (new content = new inode), so the
      * page cache stays valid across opens. */
     fi->keep_cache = 1;
+    fh_track(&fh->tr, read_fh_free);
     if (fuse_reply_open(req, fi) != 0) {
+        fh_untrack(&fh->tr);
         node_close(ms->nodes, ino);
         reader_file_free(fh->rf);
         free(fh);
@@ -588,6 +657,7 @@ static void hm_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     }
     if (base && base->kind == HM_FH_READ) {
         struct hm_read_fh *fh = (struct hm_read_fh *)base;
+        fh_untrack(&fh->tr);
         reader_file_free(fh->rf);
         free(fh);
         node_close(ms->nodes, ino);

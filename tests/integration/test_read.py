@@ -611,3 +611,21 @@ def test_offline_serves_the_caches_without_any_request(hub, repo_name, nested, m
         with open(m2.p("weights/big.bin"), "rb") as f:
             f.read(10)
     assert hub.log() == []
+
+
+@pytest.mark.timeout(60)
+def test_sigterm_with_open_files_exits_zero(hub, repo_name, mount):
+    hub.seed(repo_name, files={"a.txt": b"a\n", "d/b.txt": b"b\n"})
+    m = mount(repo_name)
+    f = open(m.p("a.txt"), "rb")
+    d = os.open(m.p("d"), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert f.read() == b"a\n"
+        os.kill(m.proc.pid, signal.SIGTERM)
+        assert m.proc.wait(15) == 0, m.stderr()
+    finally:
+        for close in (f.close, lambda: os.close(d)):
+            try:
+                close()
+            except OSError:  # ENOTCONN: the daemon is gone, as asked
+                pass
