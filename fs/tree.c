@@ -99,6 +99,13 @@ int tree_list(struct mount_state *ms, const char *commit, const char *dir,
         hub_entries_free(out);
         memset(out, 0, sizeof *out);
     }
+    if (ret == -ENOENT && dir[0]) {
+        /* Remember the absence: lookups below a directory that exists only
+         * locally (the write path's mkdir) must not ask the Hub each time. */
+        int neg = meta_negative_put(ms->meta, ms->repo_key, commit, dir);
+        if (neg < 0)
+            hm_debug("cannot cache negative entry: %s", strerror(-neg));
+    }
 
     pthread_mutex_lock(&flight_lock);
     for (struct listing **pp = &flights; *pp; pp = &(*pp)->next) {
@@ -161,6 +168,19 @@ int tree_entry(struct mount_state *ms, const char *commit, const char *path,
     ret = node_path_split(path, parent, sizeof parent, &name);
     if (ret < 0)
         return ret;
+    if (parent[0]) {
+        /* a parent known to be absent (or a file) answers without the Hub */
+        struct hub_entry known;
+        int kr = meta_entry_get(ms->meta, ms->repo_key, commit, parent, &known);
+        if (kr == -ENOENT)
+            return -ENOENT;
+        if (kr == 0) {
+            bool dir = known.is_dir;
+            meta_entry_clear(&known);
+            if (!dir)
+                return -ENOTDIR;
+        }
+    }
     struct hub_entries list;
     ret = tree_list(ms, commit, parent, &list);
     if (ret == 0) {
