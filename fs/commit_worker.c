@@ -33,6 +33,7 @@ struct commit_worker {
     uint64_t flush_req, flush_done;
     int flush_result;
     bool running;
+    unsigned held; /* commit_worker_hold depth */
     uint64_t attempt_bytes;
     int64_t retry_at; /* monotonic ms, 0 = none */
     unsigned backoff;
@@ -531,6 +532,10 @@ static void *worker_main(void *arg)
                     wait_ms = left;
             }
         }
+        if (want && w->held) {
+            want = false; /* a rename is being recorded: wait for its unhold */
+            wait_ms = -1;
+        }
         if (!want) {
             if (wait_ms < 0) {
                 pthread_cond_wait(&w->wake, &w->mu);
@@ -657,6 +662,26 @@ int commit_worker_stop(struct commit_worker *w, unsigned drain_ms)
     free(w->summary);
     free(w);
     return result;
+}
+
+void commit_worker_hold(struct commit_worker *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->held++;
+    pthread_mutex_unlock(&w->mu);
+}
+
+void commit_worker_unhold(struct commit_worker *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->mu);
+    if (w->held)
+        w->held--;
+    pthread_cond_broadcast(&w->wake);
+    pthread_mutex_unlock(&w->mu);
 }
 
 void commit_worker_touch(struct commit_worker *w)

@@ -102,6 +102,12 @@ void commit_worker_touch(struct commit_worker *w);
 /* The pending set changed (close, unlink, rename...): touch + wake. */
 void commit_worker_notify(struct commit_worker *w);
 
+/* Keep the worker from STARTING an attempt (a running one goes on) while a
+ * multi-step change is recorded (a folder rename), so one commit carries
+ * all of it.  Calls nest; every hold needs an unhold. */
+void commit_worker_hold(struct commit_worker *w);
+void commit_worker_unhold(struct commit_worker *w);
+
 /* Commit everything pending now and wait (at most timeout_ms) for the
  * result: 0, the attempt's -errno, or -ETIMEDOUT. */
 int commit_worker_flush(struct commit_worker *w, unsigned timeout_ms);

@@ -11,13 +11,16 @@
 #include "mount_state.h"
 #include "ops.h"
 #include "options.h"
+#include "ops_write.h"
 #include "reader.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void usage(FILE *out, const char *prog)
 {
@@ -121,6 +124,9 @@ int main(int argc, char *argv[])
     /* 2. session */
     hm_ops_read_fill(&ops);
     /* The write path adds its handlers and hooks here (fs/ops_write.c). */
+    if (hm_write_init(&ms) < 0)
+        goto out1;
+    hm_ops_write_fill(&ops);
     se = fuse_session_new(&args, &ops, sizeof ops, &ms);
     if (!se)
         goto out1;
@@ -141,6 +147,10 @@ int main(int argc, char *argv[])
         (void)hm_log_init(HM_LOG_SYSLOG, level, NULL);
     if (reader_start(ms.reader) < 0)
         goto out4;
+    if (hm_write_start(&ms) < 0) {
+        hm_error("cannot start the commit worker");
+        goto out4;
+    }
     if (poller_start(&ms) < 0) {
         hm_error("cannot start the branch poller");
         goto out4;
@@ -181,6 +191,12 @@ out2:
 out1:
     if (loop)
         fuse_loop_cfg_destroy(loop);
+    /* Unmounted (or SIGTERM): commit what is pending before exiting. */
+    int wr = hm_write_stop(&ms);
+    if (wr == -ETIMEDOUT)
+        _exit(HM_EXIT_USAGE); /* an upload still runs on the state: do not free it */
+    if (wr < 0 && exit_code == HM_EXIT_OK)
+        exit_code = HM_EXIT_USAGE;
     ms_destroy(&ms);
     hm_options_free(&opt);
     free(cmd.mountpoint);

@@ -57,6 +57,10 @@ struct hm_write_hooks {
                 void *arg);
     /* The mount now shows `new_commit` (the branch moved). */
     void (*commit_changed)(void *ctx, const char *old_commit, const char *new_commit);
+    /* Attributes set locally (chmod, utimens) on a REMOTE node's path:
+     * overwrite *perm / *mtime when the overlay has them (added by the
+     * write path so cp -a / rsync -a see their times after the commit). */
+    void (*attrs)(void *ctx, const char *path, mode_t *perm, int64_t *mtime);
 };
 
 struct mount_state {

@@ -129,6 +129,8 @@ void hm_stat_fill(struct mount_state *ms, const struct node_info *ni, struct sta
         size = dir ? 0 : ni->entry.size;
         if (ni->entry.mtime)
             mtime = ni->entry.mtime;
+        if (ms->hooks.attrs && ni->path)
+            ms->hooks.attrs(ms->hooks.ctx, ni->path, &perm, &mtime);
     }
     memset(st, 0, sizeof *st);
     st->st_ino = ni->ino;

@@ -1,0 +1,471 @@
+/* ops_write_ns.c — namespace changes on a writable branch mount: mkdir,
+ * rmdir, unlink, rename; symlink and link are refused.
+ *
+ * Each handler checks permission first (EROFS on read-only mounts, EACCES
+ * when the token may not write: before anything changes), decides from the
+ * mount's view (local overlay + pending changes + the current commit),
+ * records the change in the journal, then fixes the inode table.
+ *
+ * How they reach the Hub:
+ *   unlink      deletedFile (a never-committed file just disappears)
+ *   rmdir       deletedFolder when the Hub has the folder, else local only
+ *   mkdir       local only (overlay) until a file lands below it
+ *   rename      pending file: local only (rsync's temp names never commit);
+ *               committed LFS file: add reusing its sha256 + delete (no
+ *               upload); committed regular file: its bytes are staged again
+ *               + delete; folder: all of that for its content + one
+ *               deletedFolder, held together so one commit carries it
+ *   symlink, link: EPERM — a Hub repo stores regular files only. */
+#include "journal.h"
+#include "log.h"
+#include "meta.h"
+#include "tree.h"
+#include "write_i.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Permission + path; replies the error itself and returns false on failure. */
+static bool begin(fuse_req_t req, fuse_ino_t parent, const char *name, struct hm_write **hw_out,
+                  char **path)
+{
+    struct mount_state *ms = fuse_req_userdata(req);
+    struct hm_write *hw = ms->hooks.ctx;
+    int e = ms_write_errno(ms);
+    if (e || !hw) {
+        fuse_reply_err(req, e ? e : EROFS);
+        return false;
+    }
+    int r = hw_child_path(ms, parent, name, path);
+    if (r < 0) {
+        free(*path);
+        *path = NULL;
+        fuse_reply_err(req, -r);
+        return false;
+    }
+    *hw_out = hw;
+    return true;
+}
+
+static bool at_or_under(const char *path, const char *dir)
+{
+    size_t dl = strlen(dir);
+    return strncmp(path, dir, dl) == 0 && (path[dl] == '\0' || path[dl] == '/');
+}
+
+int hw_dir_nonempty(struct hm_write *hw, const char *path, bool *nonempty);
+
+struct any_child {
+    bool found;
+};
+
+static int note_child(void *arg, const char *name, const struct node_local *l)
+{
+    (void)name;
+    struct any_child *a = arg;
+    if (l)
+        a->found = true;
+    return 0;
+}
+
+int hw_dir_nonempty(struct hm_write *hw, const char *path, bool *nonempty)
+{
+    struct mount_state *ms = hw->ms;
+    *nonempty = false;
+    /* local children: pending files, open files, local directories */
+    struct any_child a = {0};
+    int r = ms->hooks.list ? ms->hooks.list(hw, path, note_child, &a) : 0;
+    if (r < 0)
+        return r;
+    if (a.found) {
+        *nonempty = true;
+        return 0;
+    }
+    /* remote children that are not deleted locally */
+    if (pending_under_deleted_folder(hw->pending, path))
+        return 0;
+    char commit[HUB_SHA1_HEX];
+    ms_commit_get(ms, commit, NULL);
+    struct hub_entries l;
+    r = tree_list(ms, commit, path, &l);
+    if (r == -ENOENT || r == -ENOTDIR)
+        return 0;
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < l.n && !*nonempty; i++)
+        if (pending_stat(hw->pending, l.v[i].path, NULL) != PENDING_DELETED)
+            *nonempty = true;
+    hub_entries_free(&l);
+    return 0;
+}
+
+void hw_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+    struct hm_write *hw;
+    char *path = NULL;
+    if (!begin(req, parent, name, &hw, &path))
+        return;
+    struct mount_state *ms = hw->ms;
+    int kind;
+    bool remote_here;
+    int r = hw_resolve(hw, path, &kind, &remote_here, NULL);
+    if (r == 0 && kind)
+        r = -EEXIST;
+    if (r < 0)
+        goto out;
+    struct overlay_entry o = {.path = path, .is_dir = true};
+    mode_t perm = mode & 07777;
+    if (perm && perm != HM_DEFAULT_DIR_PERM) {
+        o.fields |= OVERLAY_MODE;
+        o.mode = perm;
+    }
+    /* durable: an empty directory survives a remount until a file lands */
+    r = overlay_put(ms->meta, ms->repo_key, ms->revision, &o);
+    if (r < 0)
+        goto out;
+    struct node_local l = {.is_dir = true, .perm = o.fields & OVERLAY_MODE ? perm : 0,
+                           .mtime = (int64_t)time(NULL)};
+    fuse_ino_t ino = 0;
+    r = node_ref_local(ms->nodes, path, &l, 1, &ino);
+    if (r < 0)
+        goto out;
+    struct fuse_entry_param e;
+    r = hm_entry_fill(ms, ino, &e);
+    if (r < 0) {
+        node_forget(ms->nodes, ino, 1);
+        goto out;
+    }
+    free(path);
+    fuse_reply_entry(req, &e);
+    return;
+out:
+    free(path);
+    fuse_reply_err(req, -r);
+}
+
+static void unhash_path(struct hm_write *hw, const char *path)
+{
+    fuse_ino_t ino = node_find(hw->ms->nodes, path);
+    if (ino)
+        node_unhash(hw->ms->nodes, ino);
+}
+
+/* rmdir of an empty directory of the view (no reply). */
+static int remove_empty_dir(struct hm_write *hw, const char *path, bool remote_here)
+{
+    struct mount_state *ms = hw->ms;
+    int r = 0;
+    /* An empty remote folder here means all its files are deleted locally:
+     * one deletedFolder replaces their deletedFile operations. */
+    if (remote_here)
+        r = pending_delete(hw->pending, path, true, true);
+    if (r == 0)
+        r = overlay_delete(ms->meta, ms->repo_key, ms->revision, path, true);
+    return r;
+}
+
+void hw_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    struct hm_write *hw;
+    char *path = NULL;
+    if (!begin(req, parent, name, &hw, &path))
+        return;
+    int kind;
+    bool remote_here, nonempty = false;
+    int r = hw_resolve(hw, path, &kind, &remote_here, NULL);
+    if (r == 0 && kind == 0)
+        r = -ENOENT;
+    if (r == 0 && kind == 1)
+        r = -ENOTDIR;
+    if (r == 0)
+        r = hw_dir_nonempty(hw, path, &nonempty);
+    if (r == 0 && nonempty)
+        r = -ENOTEMPTY;
+    if (r == 0)
+        r = remove_empty_dir(hw, path, remote_here);
+    if (r == 0) {
+        unhash_path(hw, path);
+        if (hw->worker)
+            commit_worker_notify(hw->worker);
+    }
+    free(path);
+    fuse_reply_err(req, -r);
+}
+
+void hw_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    struct hm_write *hw;
+    char *path = NULL;
+    if (!begin(req, parent, name, &hw, &path))
+        return;
+    struct mount_state *ms = hw->ms;
+    int kind;
+    bool remote_here;
+    int r = hw_resolve(hw, path, &kind, &remote_here, NULL);
+    if (r == 0 && kind == 0)
+        r = -ENOENT;
+    if (r == 0 && kind == 2)
+        r = -EISDIR;
+    if (r < 0)
+        goto out;
+    /* a file still open keeps its descriptor; it is just never recorded */
+    pthread_mutex_lock(&hw->mu);
+    for (struct wfile *wf = hw->wfiles; wf; wf = wf->next)
+        if (!wf->unlinked && strcmp(wf->path, path) == 0)
+            wf->unlinked = true;
+    pthread_mutex_unlock(&hw->mu);
+    r = pending_delete(hw->pending, path, false, remote_here);
+    if (r == 0)
+        (void)overlay_delete(ms->meta, ms->repo_key, ms->revision, path, false);
+    if (r == 0) {
+        unhash_path(hw, path);
+        if (hw->worker)
+            commit_worker_notify(hw->worker);
+    }
+out:
+    free(path);
+    fuse_reply_err(req, -r);
+}
+
+void hw_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+    (void)link;
+    (void)parent;
+    (void)name;
+    struct mount_state *ms = fuse_req_userdata(req);
+    int e = ms_write_errno(ms);
+    fuse_reply_err(req, e ? e : EPERM);
+}
+
+void hw_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+    (void)ino;
+    (void)newparent;
+    (void)newname;
+    struct mount_state *ms = fuse_req_userdata(req);
+    int e = ms_write_errno(ms);
+    fuse_reply_err(req, e ? e : EPERM);
+}
+
+/* ---- rename ---------------------------------------------------------------------------- */
+
+/* Committed file `src` (entry e) moves to `dst`: reuse its LFS object, or
+ * stage its bytes again; then delete it. */
+static int move_remote_file(struct hm_write *hw, const char *src, const struct hub_entry *e,
+                            const char *commit, const char *dst)
+{
+    int r;
+    if (e->is_lfs && e->sha256[0]) {
+        r = pending_add_reuse(hw->pending, dst, e->sha256, e->size);
+        if (r == 0)
+            hw_reuse_note(hw, e, src, commit);
+    } else {
+        r = hw_copy_remote(hw, src, e, commit, dst);
+    }
+    return r;
+}
+
+static char *rebase_path(const char *path, const char *from, const char *to)
+{
+    size_t fl = strlen(from), tl = strlen(to), rest = strlen(path + fl);
+    char *p = malloc(tl + rest + 1);
+    if (!p)
+        return NULL;
+    memcpy(p, to, tl);
+    memcpy(p + tl, path + fl, rest + 1);
+    return p;
+}
+
+static int rename_file(struct hm_write *hw, const char *src, const char *dst, bool remote_src,
+                       const struct hub_entry *se, const char *commit)
+{
+    struct mount_state *ms = hw->ms;
+    size_t moved = 0;
+    /* open files follow their name; one being replaced is never recorded */
+    pthread_mutex_lock(&hw->mu);
+    for (struct wfile *wf = hw->wfiles; wf; wf = wf->next) {
+        if (wf->unlinked)
+            continue;
+        if (strcmp(wf->path, dst) == 0) {
+            wf->unlinked = true;
+        } else if (strcmp(wf->path, src) == 0) {
+            char *np = strdup(dst);
+            if (np) {
+                free(wf->path);
+                wf->path = np;
+            }
+        }
+    }
+    pthread_mutex_unlock(&hw->mu);
+    int r = pending_rename(hw->pending, src, dst, &moved);
+    if (r < 0)
+        return r;
+    if (moved == 0 && remote_src) {
+        r = move_remote_file(hw, src, se, commit, dst);
+        if (r == 0)
+            r = pending_delete(hw->pending, src, false, true);
+    } else if (moved && remote_src) {
+        /* the pending content moved away; the committed file goes too */
+        r = pending_delete(hw->pending, src, false, true);
+    }
+    if (r == 0) {
+        (void)overlay_delete(ms->meta, ms->repo_key, ms->revision, dst, false);
+        (void)overlay_rename(ms->meta, ms->repo_key, ms->revision, src, dst);
+    }
+    return r;
+}
+
+static int rename_dir(struct hm_write *hw, const char *src, const char *dst, bool remote_src,
+                      const char *commit)
+{
+    struct mount_state *ms = hw->ms;
+    int r = 0;
+    if (remote_src) {
+        /* every committed file below src that is still visible */
+        struct hub_entries all = {0};
+        r = hub_list_tree(ms->hub, &ms->src, commit, src, true, &all);
+        for (size_t i = 0; i < all.n && r == 0; i++) {
+            const struct hub_entry *x = &all.v[i];
+            if (x->is_dir || pending_stat(hw->pending, x->path, NULL) != PENDING_UNKNOWN ||
+                pending_under_deleted_folder(hw->pending, x->path))
+                continue;
+            char *np = rebase_path(x->path, src, dst);
+            if (!np) {
+                r = -ENOMEM;
+                break;
+            }
+            r = move_remote_file(hw, x->path, x, commit, np);
+            free(np);
+        }
+        hub_entries_free(&all);
+        if (r < 0)
+            return r;
+    }
+    size_t moved = 0;
+    r = pending_rename(hw->pending, src, dst, &moved);
+    if (r < 0)
+        return r;
+    pthread_mutex_lock(&hw->mu);
+    for (struct wfile *wf = hw->wfiles; wf; wf = wf->next) {
+        if (wf->unlinked || !at_or_under(wf->path, src))
+            continue;
+        char *np = rebase_path(wf->path, src, dst);
+        if (np) {
+            free(wf->path);
+            wf->path = np;
+        }
+    }
+    pthread_mutex_unlock(&hw->mu);
+    if (remote_src)
+        r = pending_delete(hw->pending, src, true, true);
+    if (r == 0) {
+        (void)overlay_rename(ms->meta, ms->repo_key, ms->revision, src, dst);
+        /* keep dst a directory of the view even if src had no files */
+        struct overlay_entry o;
+        memset(&o, 0, sizeof(o));
+        if (overlay_get(ms->meta, ms->repo_key, ms->revision, dst, &o) == -ENOENT) {
+            struct overlay_entry d = {.path = (char *)dst, .is_dir = true};
+            r = overlay_put(ms->meta, ms->repo_key, ms->revision, &d);
+        } else if (!o.is_dir) {
+            char *keep = o.path;
+            o.path = (char *)dst;
+            o.is_dir = true;
+            r = overlay_put(ms->meta, ms->repo_key, ms->revision, &o);
+            o.path = keep;
+        }
+        overlay_entry_clear(&o);
+    }
+    return r;
+}
+
+void hw_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+               const char *newname, unsigned int flags)
+{
+    struct hm_write *hw;
+    char *src = NULL, *dst = NULL;
+    if (flags & ~RENAME_NOREPLACE) {
+        fuse_reply_err(req, EINVAL); /* RENAME_EXCHANGE, WHITEOUT: not supported */
+        return;
+    }
+    if (!begin(req, parent, name, &hw, &src))
+        return;
+    struct mount_state *ms = hw->ms;
+    int r = hw_child_path(ms, newparent, newname, &dst);
+    int skind = 0, dkind = 0;
+    bool sremote = false, dremote = false;
+    struct hub_entry se;
+    memset(&se, 0, sizeof(se));
+    bool held = false;
+    if (r < 0)
+        goto out;
+    if (strcmp(src, dst) == 0)
+        goto out;
+    if (hw->worker) {
+        /* one commit for the whole rename: no attempt starts meanwhile, and
+         * files of an attempt in flight are settled first */
+        commit_worker_hold(hw->worker);
+        held = true;
+    }
+    for (int tries = 0;; tries++) {
+        meta_entry_clear(&se);
+        r = hw_resolve(hw, src, &skind, &sremote, &se);
+        if (r == 0 && skind == 0)
+            r = -ENOENT;
+        if (r == 0 && skind == 2 && at_or_under(dst, src))
+            r = -EINVAL; /* into itself */
+        if (r == 0)
+            r = hw_resolve(hw, dst, &dkind, &dremote, NULL);
+        if (r == 0 && dkind && (flags & RENAME_NOREPLACE))
+            r = -EEXIST;
+        if (r == 0 && skind == 1 && dkind == 2)
+            r = -EISDIR;
+        if (r == 0 && skind == 2 && dkind == 1)
+            r = -ENOTDIR;
+        if (r == 0 && skind == 2 && dkind == 2) {
+            bool nonempty = false;
+            r = hw_dir_nonempty(hw, dst, &nonempty);
+            if (r == 0 && nonempty)
+                r = -ENOTEMPTY;
+            if (r == 0)
+                r = remove_empty_dir(hw, dst, dremote);
+        }
+        if (r < 0)
+            goto out;
+        char commit[HUB_SHA1_HEX];
+        ms_commit_get(ms, commit, NULL);
+        r = skind == 1 ? rename_file(hw, src, dst, sremote, &se, commit)
+                       : rename_dir(hw, src, dst, sremote, commit);
+        if (r != -EBUSY || tries >= 3 || !hw->worker)
+            break;
+        /* a file involved is being committed right now: let that attempt
+         * end, then decide again (it may have become a committed file) */
+        if (commit_worker_wait_idle(hw->worker, HM_WRITE_RENAME_WAIT_MS) < 0) {
+            r = -EBUSY;
+            break;
+        }
+    }
+    if (r < 0)
+        goto out;
+    fuse_ino_t ino = node_find(ms->nodes, src);
+    if (ino) {
+        int nr = node_rename(ms->nodes, ino, dst);
+        if (nr < 0)
+            hm_debug("rename: inode table: %s", strerror(-nr));
+    } else {
+        unhash_path(hw, dst);
+    }
+    hw_node_refresh(hw, dst);
+out:
+    if (held) {
+        commit_worker_unhold(hw->worker);
+        if (r == 0)
+            commit_worker_notify(hw->worker);
+    }
+    meta_entry_clear(&se);
+    free(src);
+    free(dst);
+    fuse_reply_err(req, -r);
+}
