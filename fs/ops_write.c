@@ -563,7 +563,11 @@ int hw_journal_locked(struct hm_write *hw, struct wfile *wf)
     if (r == 0)
         r = pending_add_file(hw->pending, wf->path, wf->staging, wf->size);
     if (r < 0) {
-        hm_error("write: cannot record %s for commit: %s", wf->path, strerror(-r));
+        /* a full local disk is the caller's to handle (ENOSPC from close) */
+        if (r == -ENOSPC || r == -EDQUOT)
+            hm_warn("write: cannot record %s for commit: %s", wf->path, strerror(-r));
+        else
+            hm_error("write: cannot record %s for commit: %s", wf->path, strerror(-r));
         return r;
     }
     wf->dirty = false;
@@ -578,7 +582,7 @@ static int wfile_unshare_locked(struct hm_write *hw, struct wfile *wf)
         return 0;
     char np[PATH_MAX];
     int nfd = -1;
-    int r = staging_clone(hw->staging, wf->staging, np, sizeof(np), &nfd);
+    int r = staging_clone_fd(hw->staging, wf->fd, np, sizeof(np), &nfd);
     if (r < 0)
         return r;
     close(wf->fd);
@@ -902,10 +906,12 @@ static void hw_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         commit_worker_notify(hw->worker);
     /* A failure only the commit could reveal (403, quota...) comes back at
      * the next close of the file it concerns. */
-    if (r == 0 && path) {
+    if (r == 0 && path && !fh->error_reported) {
         int pe = pending_error(hw->pending, path);
-        if (pe)
+        if (pe) {
             r = -pe;
+            fh->error_reported = true; /* once per handle, as for fsync */
+        }
     }
     free(path);
     fuse_reply_err(req, -r);
@@ -952,6 +958,7 @@ static void hw_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
     if (r == 0 && hw->worker) {
         int fr = commit_worker_flush(hw->worker, HM_WRITE_FSYNC_TIMEOUT_MS);
         r = path ? path_result(hw, path, fr) : fr;
+        fh->error_reported = r < 0;
     }
     free(path);
     fuse_reply_err(req, -r);

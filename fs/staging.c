@@ -291,6 +291,23 @@ out:
     return ret;
 }
 
+int staging_clone_fd(struct staging *st, int src_fd, char *path_out, size_t path_cap,
+                     int *fd_out)
+{
+    int fd = -1;
+    int ret = staging_create(st, path_out, path_cap, &fd);
+    if (ret < 0)
+        return ret;
+    ret = copy_fd(src_fd, fd);
+    if (ret < 0) {
+        close(fd);
+        unlink(path_out);
+        return ret;
+    }
+    *fd_out = fd;
+    return 0;
+}
+
 int staging_remove(const struct staging *st, const char *path)
 {
     if (!in_staging_dir(st, path))

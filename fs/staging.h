@@ -60,6 +60,10 @@ ssize_t staging_fetch_remote(void *ctx, uint64_t offset, void *buf, size_t len);
  * worker is uploading is opened for writing again. */
 int staging_clone(struct staging *st, const char *src_path, char *path_out, size_t path_cap,
                   int *fd_out) __attribute__((warn_unused_result));
+/* The same from an open descriptor (the path may be gone: after a commit
+ * the block cache takes the staged file over by renaming it). */
+int staging_clone_fd(struct staging *st, int src_fd, char *path_out, size_t path_cap,
+                     int *fd_out) __attribute__((warn_unused_result));
 
 /* Full-length positional I/O (loops over short transfers, retries EINTR).
  * pwrite returns len or -errno (-ENOSPC when the local disk is full);

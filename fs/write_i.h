@@ -90,6 +90,7 @@ struct hm_write_fh {
     int rfd;            /* read-only handle on a pending file's staging copy, or -1 */
     struct reader_file *rf; /* read-only handle on committed content, or NULL */
     bool writable;
+    bool error_reported; /* a commit failure was returned through this handle */
 };
 
 static inline struct hm_write *HW(fuse_req_t req)
