@@ -6,6 +6,7 @@
  * an exit code; only then do we mount, daemonize and start threads (fork
  * in fuse_daemonize would lose them).  Cleanup unwinds through numbered
  * labels in reverse order of setup. */
+#include "cli.h"
 #include "fuse_ll.h"
 #include "log.h"
 #include "mount_state.h"
@@ -31,8 +32,11 @@ static void usage(FILE *out, const char *prog)
             "SOURCE is [datasets/|spaces/]namespace/name[@revision]; the revision is a\n"
             "branch (default main), a tag, a full or short commit sha, or refs/pr/N.\n"
             "Tag and commit mounts are read-only; branch mounts follow the branch.\n"
+            "\n"
+            "       %s status MOUNTPOINT   pending changes, last commit, last error\n"
+            "       %s sync MOUNTPOINT     commit pending changes now (exit 1 on failure)\n"
             "\n",
-            prog);
+            prog, prog, prog);
 }
 
 /* fsname shown by mount(8)/df: "hubmount:SOURCE" with fuse_opt's escapes. */
@@ -68,6 +72,9 @@ int main(int argc, char *argv[])
     struct fuse_loop_config *loop = NULL;
     int exit_code = HM_EXIT_USAGE;
 
+    /* hubmount status|sync MOUNTPOINT: ask a running mount (fs/cli.c) */
+    if (argc == 3 && (strcmp(argv[1], "status") == 0 || strcmp(argv[1], "sync") == 0))
+        return hm_cli(argv[1], argv[2]);
     memset(&cmd, 0, sizeof cmd);
     memset(&ops, 0, sizeof ops);
     ms_init(&ms);

@@ -61,6 +61,9 @@ struct hm_write_hooks {
      * overwrite *perm / *mtime when the overlay has them (added by the
      * write path so cp -a / rsync -a see their times after the commit). */
     void (*attrs)(void *ctx, const char *path, mode_t *perm, int64_t *mtime);
+    /* Text of the user.hub.status attribute (`hubmount status`): 0 or
+     * -errno; added by the write path. */
+    int (*status)(void *ctx, char *buf, size_t cap);
 };
 
 struct mount_state {

@@ -773,7 +773,10 @@ static void hm_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
         return;
     }
     char val[4096];
-    ret = xattr_value(ms, &ni, name + sizeof XA_PREFIX - 1, val, sizeof val);
+    if (strcmp(name, XA_PREFIX "status") == 0 && ms->hooks.status)
+        ret = ms->hooks.status(ms->hooks.ctx, val, sizeof val); /* hubmount status */
+    else
+        ret = xattr_value(ms, &ni, name + sizeof XA_PREFIX - 1, val, sizeof val);
     node_info_clear(&ni);
     if (ret < 0) {
         fuse_reply_err(req, -ret);

@@ -1411,6 +1411,46 @@ static int cw_visited(void *ctx, char ***dirs, size_t *n)
     return 0;
 }
 
+/* ---- hubmount status ------------------------------------------------------------------ */
+
+static void fmt_time(int64_t t, char *out, size_t cap)
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+    if (!t || !gmtime_r(&tt, &tm) || strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(out, cap, "-");
+}
+
+static int hook_status(void *ctx, char *buf, size_t cap)
+{
+    struct hm_write *hw = ctx;
+    struct commit_worker_status st;
+    char head[HUB_SHA1_HEX], t1[32], t2[32], t3[32];
+    if (!hw->worker)
+        return -ENODATA;
+    commit_worker_status(hw->worker, &st);
+    ms_commit_get(hw->ms, head, NULL);
+    fmt_time(st.last_commit_time, t1, sizeof(t1));
+    fmt_time(st.last_error_time, t2, sizeof(t2));
+    fmt_time(st.pending.oldest, t3, sizeof(t3));
+    int n = snprintf(buf, cap,
+                     "repo: %s@%s\n"
+                     "head: %s\n"
+                     "pending: %zu operation(s), %zu file(s), %llu bytes (oldest %s)\n"
+                     "failed: %zu\n"
+                     "committing: %s (%llu bytes in this attempt)\n"
+                     "commits: %d since mount, last %s at %s\n"
+                     "last error: %s%s%s\n",
+                     hw->ms->src.repo_id, hw->ms->revision, head, st.pending.n_ops,
+                     st.pending.n_files, (unsigned long long)st.pending.bytes, t3,
+                     st.pending.n_failed, st.committing ? "yes" : "no",
+                     (unsigned long long)st.attempt_bytes, st.n_commits,
+                     st.last_commit[0] ? st.last_commit : "-", t1,
+                     st.last_error ? strerror(st.last_error) : "none", st.last_error ? " at " : "",
+                     st.last_error ? t2 : "");
+    return n < 0 || (size_t)n >= cap ? -ERANGE : 0;
+}
+
 /* ---- set-up --------------------------------------------------------------------------- */
 
 int hm_write_init(struct mount_state *ms)
@@ -1440,6 +1480,7 @@ int hm_write_init(struct mount_state *ms)
     ms->hooks.lookup = hook_lookup;
     ms->hooks.list = hook_list;
     ms->hooks.attrs = hook_attrs;
+    ms->hooks.status = hook_status;
     return 0;
 }
 

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import TOKENS, seeded_bytes, sha256_file, wait_until
+from conftest import HUBMOUNT, TOKENS, seeded_bytes, sha256_file, wait_until
 
 MiB = 1024 * 1024
 PY = "/usr/bin/python3"
@@ -373,6 +373,66 @@ def test_symlink_and_hardlink_refused(hub, repo_name, base_repo, mount):
     with pytest.raises(OSError) as ei:
         os.mkfifo(m.p("fifo"))
     assert ei.value.errno == errno.EPERM
+
+
+def renameat2(old, new, flags):
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    AT_FDCWD = -100
+    if libc.renameat2(AT_FDCWD, old.encode(), AT_FDCWD, new.encode(), flags) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+
+
+@pytest.mark.timeout(60)
+def test_rename_flags(hub, repo_name, base_repo, mount):
+    m = mount(repo_name, opts=FAST)
+    write(m.p("a.txt"), b"a")
+    with pytest.raises(OSError) as ei:
+        renameat2(m.p("a.txt"), m.p("README.md"), 1)  # RENAME_NOREPLACE
+    assert ei.value.errno == errno.EEXIST
+    renameat2(m.p("a.txt"), m.p("b.txt"), 1)
+    assert read(m.p("b.txt")) == b"a"
+    with pytest.raises(OSError) as ei:
+        renameat2(m.p("b.txt"), m.p("README.md"), 2)  # RENAME_EXCHANGE
+    assert ei.value.errno == errno.EINVAL
+    # rename over an existing committed file replaces it
+    os.rename(m.p("b.txt"), m.p("README.md"))
+    assert read(m.p("README.md")) == b"a"
+    with pytest.raises(OSError) as ei:
+        os.rename(m.p("cfg"), m.p("cfg/inside"))
+    assert ei.value.errno == errno.EINVAL
+    wait_commit(hub, repo_name, base_repo)
+    st = files(hub, repo_name)
+    assert "b.txt" not in st and "a.txt" not in st
+    assert hub_bytes(hub, repo_name, "README.md") == b"a"
+
+
+@pytest.mark.timeout(120)
+def test_status_and_sync_commands(hub, repo_name, base_repo, mount):
+    m = mount(repo_name, opts=["commit_delay=60", "commit_window=120", "poll=0"],
+              allow=[r"not committed"])
+    write(m.p("s.txt"), b"s")
+    r = subprocess.run([HUBMOUNT, "status", m.path], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "pending: 1 operation(s), 1 file(s), 1 bytes" in r.stdout
+    r = subprocess.run([HUBMOUNT, "sync", m.path], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert hub_bytes(hub, repo_name, "s.txt") == b"s"
+    r = subprocess.run([HUBMOUNT, "status", m.path], capture_output=True, text=True)
+    assert "pending: 0 operation(s)" in r.stdout and "commits: 1 since mount" in r.stdout
+    assert "last error: none" in r.stdout
+    # a failing commit: sync exits 1, status shows the error, nothing is lost
+    hub.add_faults({"method": "POST", "path": "/commit/", "action": "status", "status": 403,
+                    "error_message": "forbidden", "count": 1})
+    write(m.p("t.txt"), b"t")
+    r = subprocess.run([HUBMOUNT, "sync", m.path], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1
+    assert "Permission denied" in r.stderr
+    assert "failed: 1" in r.stdout
+    r = subprocess.run([HUBMOUNT, "sync", m.path], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert hub_bytes(hub, repo_name, "t.txt") == b"t"
 
 
 # ---------------------------------------------------------------- permissions
