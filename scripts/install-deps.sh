@@ -12,6 +12,7 @@ PACKAGES="
   python3 python3-pytest python3-pytest-timeout python3-hypothesis
   python3-numpy python3-torch
   rsync attr sqlite3 curl ca-certificates procps psmisc
+  bindfs
 "
 
 export DEBIAN_FRONTEND=noninteractive
