@@ -2,7 +2,6 @@
 #include "cli.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/xattr.h>
@@ -28,15 +27,16 @@ static int cli_status(const char *mnt)
 
 static int cli_sync(const char *mnt)
 {
-    int fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        fprintf(stderr, "hubmount: %s: %s\n", mnt, strerror(errno));
-        return 1;
-    }
-    int rc = fsync(fd);
-    int err = errno;
-    close(fd);
-    if (rc != 0) {
+    /* getxattr, not fsync: the kernel takes no directory lock for it, so the
+     * daemon may publish the commit while we wait for it */
+    char buf[4096];
+    ssize_t n = getxattr(mnt, "user.hub.sync", buf, sizeof(buf) - 1);
+    if (n < 0) {
+        int err = errno;
+        if (err == ENODATA || err == ENOTSUP) {
+            fprintf(stderr, "hubmount: %s is not a writable hubmount branch mount\n", mnt);
+            return 1;
+        }
         fprintf(stderr, "hubmount: sync of %s failed: %s (the changes stay pending)\n", mnt,
                 strerror(err));
         (void)cli_status(mnt);

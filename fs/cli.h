@@ -5,9 +5,10 @@
  *   status  prints getxattr(MOUNTPOINT, "user.hub.status"): pending files,
  *           bytes, whether a commit is running, the last commit, the last
  *           error.
- *   sync    fsync(2) of the mount's root directory: the daemon commits
- *           everything pending now and answers with the commit's result;
- *           exit 0 on success, 1 with the error otherwise. */
+ *   sync    getxattr(MOUNTPOINT, "user.hub.sync"): the daemon commits
+ *           everything pending now and answers with the commit's result
+ *           (no directory lock is held meanwhile, unlike fsync of the
+ *           directory); exit 0 on success, 1 with the error otherwise. */
 #ifndef HUBMOUNT_FS_CLI_H
 #define HUBMOUNT_FS_CLI_H
 

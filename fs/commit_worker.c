@@ -270,7 +270,7 @@ static void after_commit(struct commit_worker *w, const char *old_head, const ch
 
     if (strcmp(old_head, commit) != 0) {
         if (w->cfg.hooks.publish)
-            w->cfg.hooks.publish(w->cfg.hooks.ctx, old_head, commit, wall_ms() / 1000);
+            w->cfg.hooks.publish(w->cfg.hooks.ctx, old_head, parent, commit, wall_ms() / 1000);
         if (!w->cfg.hooks.head_get) {
             pthread_mutex_lock(&w->mu);
             snprintf(w->head, sizeof(w->head), "%s", commit);
@@ -721,6 +721,18 @@ int commit_worker_flush(struct commit_worker *w, unsigned timeout_ms)
     int result = w->flush_done >= my ? w->flush_result : -ETIMEDOUT;
     pthread_mutex_unlock(&w->mu);
     return result;
+}
+
+void commit_worker_request_flush(struct commit_worker *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->mu);
+    if (!w->exited) {
+        w->flush_req++;
+        pthread_cond_broadcast(&w->wake);
+    }
+    pthread_mutex_unlock(&w->mu);
 }
 
 int commit_worker_wait_idle(struct commit_worker *w, unsigned timeout_ms)

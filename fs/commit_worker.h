@@ -54,10 +54,13 @@ struct commit_worker_hooks {
     /* The commit the mount shows now: parentCommit of the next commit.
      * NULL: the worker keeps the head itself (starting from `head`). */
     void (*head_get)(void *ctx, char out[HUB_SHA1_HEX]);
-    /* Our commit `new_commit` is the branch head: show it.  Called while the
-     * committed paths are still in the pending index, so they never
-     * disappear in between. */
-    void (*publish)(void *ctx, const char *old_commit, const char *new_commit, int64_t date);
+    /* Our commit `new_commit` (made on `parent`; parent != old_commit after
+     * a rebase onto other clients' commits) is the branch head: show it.
+     * Called while the committed paths are still in the pending index, so
+     * they never disappear in between.  Flush waiters are still waiting:
+     * the hook must not block on the kernel (see ops_write.c). */
+    void (*publish)(void *ctx, const char *old_commit, const char *parent, const char *new_commit,
+                    int64_t date);
     /* The committed paths left the pending index; `entries` are their
      * entries in new_commit (adds only; may miss some if paths-info failed). */
     void (*settled)(void *ctx, const char *new_commit, const struct hub_entries *entries);
@@ -111,6 +114,9 @@ void commit_worker_unhold(struct commit_worker *w);
 /* Commit everything pending now and wait (at most timeout_ms) for the
  * result: 0, the attempt's -errno, or -ETIMEDOUT. */
 int commit_worker_flush(struct commit_worker *w, unsigned timeout_ms);
+/* Ask for a commit now without waiting for it (fsync of a directory: the
+ * kernel holds the directory's lock while the request runs). */
+void commit_worker_request_flush(struct commit_worker *w);
 /* Wait until no attempt is in flight (a rename of a file being committed
  * waits for it).  0 or -ETIMEDOUT. */
 int commit_worker_wait_idle(struct commit_worker *w, unsigned timeout_ms);

@@ -61,9 +61,10 @@ struct hm_write_hooks {
      * overwrite *perm / *mtime when the overlay has them (added by the
      * write path so cp -a / rsync -a see their times after the commit). */
     void (*attrs)(void *ctx, const char *path, mode_t *perm, int64_t *mtime);
-    /* Text of the user.hub.status attribute (`hubmount status`): 0 or
-     * -errno; added by the write path. */
-    int (*status)(void *ctx, char *buf, size_t cap);
+    /* Text of the user.hub.status / user.hub.sync attributes (`hubmount
+     * status`, `hubmount sync`; what = "status" or "sync"): 0 or -errno;
+     * added by the write path. */
+    int (*status)(void *ctx, const char *what, char *buf, size_t cap);
 };
 
 struct mount_state {

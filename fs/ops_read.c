@@ -773,8 +773,9 @@ static void hm_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
         return;
     }
     char val[4096];
-    if (strcmp(name, XA_PREFIX "status") == 0 && ms->hooks.status)
-        ret = ms->hooks.status(ms->hooks.ctx, val, sizeof val); /* hubmount status */
+    if ((strcmp(name, XA_PREFIX "status") == 0 || strcmp(name, XA_PREFIX "sync") == 0) &&
+        ms->hooks.status) /* hubmount status / sync (fs/cli.c) */
+        ret = ms->hooks.status(ms->hooks.ctx, name + sizeof XA_PREFIX - 1, val, sizeof val);
     else
         ret = xattr_value(ms, &ni, name + sizeof XA_PREFIX - 1, val, sizeof val);
     node_info_clear(&ni);

@@ -970,8 +970,12 @@ static void hw_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fus
     (void)ino;
     (void)datasync;
     (void)fi;
-    int r = hw && hw->worker ? commit_worker_flush(hw->worker, HM_WRITE_FSYNC_TIMEOUT_MS) : 0;
-    fuse_reply_err(req, -r);
+    /* Commit now, but do not wait: the kernel holds this directory's lock
+     * for the whole request, and publishing a commit may need it.  Waiting
+     * for the result is `hubmount sync` (user.hub.sync, no lock held). */
+    if (hw && hw->worker)
+        commit_worker_request_flush(hw->worker);
+    fuse_reply_err(req, 0);
 }
 
 /* ---- create / mknod ---------------------------------------------------------------- */
@@ -1352,16 +1356,43 @@ static void cw_head_get(void *ctx, char out[HUB_SHA1_HEX])
     ms_commit_get(hw->ms, out, NULL);
 }
 
-static void cw_publish(void *ctx, const char *old_commit, const char *new_commit, int64_t date)
+/* Show our own commit.  Only names changed by OTHER clients need the
+ * kernel told (ours went through the kernel already), and kernel
+ * notifications take directory locks that a waiting fsync may hold: so
+ * when the commit sits right on the head the mount showed, just switch the
+ * commit (no notification); after a rebase the poller's full switch runs,
+ * which is safe because no handler holding a directory lock waits for the
+ * worker (fsyncdir does not wait, rename never waits). */
+static void cw_publish(void *ctx, const char *old_commit, const char *parent,
+                       const char *new_commit, int64_t date)
 {
     struct hm_write *hw = ctx;
-    (void)old_commit;
-    int r = poller_switch(hw->ms, new_commit, date);
+    struct mount_state *ms = hw->ms;
+    bool done = false;
+    pthread_mutex_lock(&ms->switch_lock);
+    char cur[HUB_SHA1_HEX];
+    ms_commit_get(ms, cur, NULL);
+    if (strcmp(cur, old_commit) == 0 && strcmp(parent, old_commit) == 0) {
+        ms_commit_set(ms, new_commit, date);
+        int put = meta_revision_put(ms->meta, ms->repo_key, ms->revision, new_commit, date,
+                                    (int64_t)time(NULL));
+        if (put < 0)
+            hm_debug("write: cannot cache revision: %s", strerror(-put));
+        done = true;
+    } else if (strcmp(cur, new_commit) == 0) {
+        done = true; /* the poller saw it first */
+    }
+    pthread_mutex_unlock(&ms->switch_lock);
+    if (done) {
+        hm_info("write: %s is now at our commit %.12s", ms->revision, new_commit);
+        return;
+    }
+    int r = poller_switch(ms, new_commit, date);
     if (r < 0) {
         /* the listings could not be read: show the commit anyway, the
          * poller fixes the kernel's view at its next round */
         hm_warn("write: switching to our commit %.12s: %s", new_commit, strerror(-r));
-        ms_commit_set(hw->ms, new_commit, date);
+        ms_commit_set(ms, new_commit, date);
     }
 }
 
@@ -1421,9 +1452,15 @@ static void fmt_time(int64_t t, char *out, size_t cap)
         snprintf(out, cap, "-");
 }
 
-static int hook_status(void *ctx, char *buf, size_t cap)
+static int hook_status(void *ctx, const char *what, char *buf, size_t cap)
 {
     struct hm_write *hw = ctx;
+    if (strcmp(what, "sync") == 0 && hw->worker) {
+        /* hubmount sync: commit now and wait; the failure is the answer */
+        int fr = commit_worker_flush(hw->worker, HM_WRITE_FSYNC_TIMEOUT_MS);
+        if (fr < 0)
+            return fr == -ENODATA || fr == -ERANGE ? -EIO : fr;
+    }
     struct commit_worker_status st;
     char head[HUB_SHA1_HEX], t1[32], t2[32], t3[32];
     if (!hw->worker)

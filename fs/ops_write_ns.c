@@ -307,9 +307,10 @@ static int rename_file(struct hm_write *hw, const char *src, const char *dst, bo
         r = move_remote_file(hw, src, se, commit, dst);
         if (r == 0)
             r = pending_delete(hw->pending, src, false, true);
-    } else if (moved && remote_src) {
-        /* the pending content moved away; the committed file goes too */
-        r = pending_delete(hw->pending, src, false, true);
+    } else if (moved) {
+        /* the pending content moved away; a committed file there (or one an
+         * attempt in flight is landing) goes too */
+        r = pending_delete(hw->pending, src, false, remote_src);
     }
     if (r == 0) {
         (void)overlay_delete(ms->meta, ms->repo_key, ms->revision, dst, false);
@@ -359,8 +360,9 @@ static int rename_dir(struct hm_write *hw, const char *src, const char *dst, boo
         }
     }
     pthread_mutex_unlock(&hw->mu);
-    if (remote_src)
-        r = pending_delete(hw->pending, src, true, true);
+    /* a deletedFolder when the Hub has src, or an attempt in flight is
+     * putting files there */
+    r = pending_delete(hw->pending, src, true, remote_src);
     if (r == 0) {
         (void)overlay_rename(ms->meta, ms->repo_key, ms->revision, src, dst);
         /* keep dst a directory of the view even if src had no files */
@@ -404,12 +406,12 @@ void hw_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
     if (strcmp(src, dst) == 0)
         goto out;
     if (hw->worker) {
-        /* one commit for the whole rename: no attempt starts meanwhile, and
-         * files of an attempt in flight are settled first */
+        /* one commit for the whole rename: no attempt starts meanwhile (one
+         * already running is not waited for: see pending_rename) */
         commit_worker_hold(hw->worker);
         held = true;
     }
-    for (int tries = 0;; tries++) {
+    {
         meta_entry_clear(&se);
         r = hw_resolve(hw, src, &skind, &sremote, &se);
         if (r == 0 && skind == 0)
@@ -438,14 +440,6 @@ void hw_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
         ms_commit_get(ms, commit, NULL);
         r = skind == 1 ? rename_file(hw, src, dst, sremote, &se, commit)
                        : rename_dir(hw, src, dst, sremote, commit);
-        if (r != -EBUSY || tries >= 3 || !hw->worker)
-            break;
-        /* a file involved is being committed right now: let that attempt
-         * end, then decide again (it may have become a committed file) */
-        if (commit_worker_wait_idle(hw->worker, HM_WRITE_RENAME_WAIT_MS) < 0) {
-            r = -EBUSY;
-            break;
-        }
     }
     if (r < 0)
         goto out;

@@ -10,10 +10,12 @@
 #include "staging.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 struct pending {
     pthread_mutex_t mu; /* protects everything below (see pending.h) */
@@ -473,8 +475,9 @@ static bool id_in(const int64_t *ids, size_t n, int64_t id)
 int pending_rename(struct pending *p, const char *old_path, const char *new_path, size_t *moved)
 {
     struct journal_op *adds = NULL;
-    char **paths = NULL;
+    char **paths = NULL, **clones = NULL;
     int64_t *new_ids = NULL, *old_ids = NULL;
+    bool *was_inflight = NULL;
     struct drops d = {0};
     size_t n = 0, k = 0;
     int ret = 0;
@@ -483,28 +486,26 @@ int pending_rename(struct pending *p, const char *old_path, const char *new_path
     *moved = 0;
     size_t ol = strlen(old_path), nl = strlen(new_path);
     pthread_mutex_lock(&p->mu);
-    for (size_t i = 0; i < p->n; i++) {
-        const struct pending_entry *e = &p->v[i];
-        if (e->kind != HUB_OP_ADD || !at_or_under(e->path, old_path))
-            continue;
-        if (e->inflight) {
-            ret = -EBUSY;
-            goto out;
-        }
-        n++;
-    }
+    for (size_t i = 0; i < p->n; i++)
+        if (p->v[i].kind == HUB_OP_ADD && at_or_under(p->v[i].path, old_path))
+            n++;
     if (n == 0)
         goto out;
     adds = calloc(n, sizeof(*adds));
     paths = calloc(n, sizeof(*paths));
+    clones = calloc(n, sizeof(*clones));
     new_ids = calloc(n, sizeof(*new_ids));
     old_ids = calloc(n, sizeof(*old_ids));
-    if (!adds || !paths || !new_ids || !old_ids) {
+    was_inflight = calloc(n, sizeof(*was_inflight));
+    if (!adds || !paths || !clones || !new_ids || !old_ids || !was_inflight) {
         ret = -ENOMEM;
         goto out;
     }
     /* Each moved add is re-inserted under its new name (new id, same
-     * staging file) and its old row removed, in one transaction. */
+     * staging file) and its old row removed, in one transaction.  An add in
+     * a commit attempt right now stays where it is (the attempt may land
+     * it): the new name gets a copy of its bytes, and the caller's delete
+     * of the old name follows it in the next commit. */
     for (size_t i = 0; i < p->n && ret == 0; i++) {
         const struct pending_entry *e = &p->v[i];
         if (e->kind != HUB_OP_ADD || !at_or_under(e->path, old_path))
@@ -517,19 +518,42 @@ int pending_rename(struct pending *p, const char *old_path, const char *new_path
         }
         memcpy(paths[k], new_path, nl);
         memcpy(paths[k] + nl, e->path + ol, tail + 1);
+        const char *stg = e->staging;
+        if (e->inflight && e->staging) {
+            char cp[PATH_MAX];
+            int fd = -1;
+            ret = staging_clone(p->st, e->staging, cp, sizeof(cp), &fd);
+            if (ret == 0) {
+                ret = staging_sync(fd);
+                close(fd);
+                clones[k] = strdup(cp);
+                if (!clones[k]) {
+                    (void)staging_remove(p->st, cp);
+                    ret = -ENOMEM;
+                }
+            }
+            if (ret < 0) {
+                free(paths[k]);
+                paths[k] = NULL;
+                break;
+            }
+            stg = clones[k];
+        }
         adds[k] = (struct journal_op){.kind = HUB_OP_ADD, .path = paths[k],
-                                      .staging = e->staging, .size = e->size,
+                                      .staging = (char *)stg, .size = e->size,
                                       .created_at = e->created_at};
         memcpy(adds[k].sha256, e->sha256, sizeof(adds[k].sha256));
         old_ids[k] = e->id;
-        ret = drops_push(&d, e->id, NULL); /* its staging file moves on */
+        was_inflight[k] = e->inflight;
+        if (!e->inflight)
+            ret = drops_push(&d, e->id, NULL); /* its staging file moves on */
         k++;
     }
     /* A rename replaces its target: a pending file entry (add, or delete
      * of a remote file) at a destination is superseded. */
-    for (size_t j = 0; j < n && ret == 0; j++) {
+    for (size_t j = 0; j < k && ret == 0; j++) {
         ssize_t t = find_file(p, paths[j]);
-        if (t >= 0 && !id_in(old_ids, n, p->v[t].id) && !p->v[t].inflight)
+        if (t >= 0 && !id_in(old_ids, k, p->v[t].id) && !p->v[t].inflight)
             ret = drops_push(&d, p->v[t].id, p->v[t].staging);
     }
     if (ret < 0)
@@ -543,6 +567,22 @@ int pending_rename(struct pending *p, const char *old_path, const char *new_path
             remove_at(p, (size_t)t);
     }
     for (size_t j = 0; j < n; j++) {
+        if (was_inflight[j]) {
+            ssize_t i = find_id(p, old_ids[j]);
+            struct pending_entry e = {
+                .id = new_ids[j],
+                .kind = HUB_OP_ADD,
+                .path = paths[j],
+                .staging = clones[j],
+                .size = i >= 0 ? p->v[i].size : adds[j].size,
+                .created_at = adds[j].created_at,
+            };
+            memcpy(e.sha256, adds[j].sha256, sizeof(e.sha256));
+            if (push_entry(p, &e) == 0) {
+                paths[j] = clones[j] = NULL; /* owned by the index now */
+            }
+            continue;
+        }
         ssize_t i = find_id(p, old_ids[j]);
         if (i < 0)
             continue;
@@ -560,12 +600,20 @@ int pending_rename(struct pending *p, const char *old_path, const char *new_path
     *moved = n;
     p->generation++;
 out:
-    for (size_t j = 0; paths && j < n; j++)
+    if (ret < 0)
+        for (size_t j = 0; clones && j < n; j++)
+            if (clones[j])
+                (void)staging_remove(p->st, clones[j]);
+    for (size_t j = 0; paths && j < n; j++) {
         free(paths[j]);
+        free(clones[j]);
+    }
     free(paths);
+    free(clones);
     free(adds);
     free(new_ids);
     free(old_ids);
+    free(was_inflight);
     drops_free(&d);
     pthread_mutex_unlock(&p->mu);
     return ret;

@@ -34,7 +34,6 @@
 
 /* How long close-time waits may block a FUSE thread. */
 #define HM_WRITE_FSYNC_TIMEOUT_MS (30u * 60u * 1000u) /* fsync/syncfs: the commit itself */
-#define HM_WRITE_RENAME_WAIT_MS (10u * 60u * 1000u)   /* rename of a file being uploaded */
 /* Unmount / SIGTERM: how long the daemon waits for the last commit before
  * exiting anyway (the journal keeps what is left for the next mount). */
 #define HM_WRITE_DRAIN_TIMEOUT_MS (10u * 60u * 1000u)

@@ -279,10 +279,13 @@ def test_fsync_of_written_file_commits(hub, repo_name, base_repo, mount):
     assert hub_bytes(hub, repo_name, "f.txt") == b"durable"
     os.write(fd, b"+more")
     os.close(fd)
+    os.unlink(m.p("README.md"))
     fd = os.open(m.path, os.O_RDONLY)
-    os.fsync(fd)  # fsync of the mount's root directory: commit everything now
+    os.fsync(fd)  # fsync of the root directory: commit now (without waiting for it)
     os.close(fd)
+    assert wait_until(lambda: len(commits_after(hub, repo_name, base_repo)) == 2, timeout=10)
     assert hub_bytes(hub, repo_name, "f.txt") == b"durable+more"
+    assert "README.md" not in files(hub, repo_name)
 
 
 # ---------------------------------------------------------------- renames, deletes, dirs
