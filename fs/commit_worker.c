@@ -4,6 +4,7 @@
 
 #include "blocks.h"
 #include "commit_meta.h"
+#include "journal.h"
 #include "log.h"
 #include "staging.h"
 
@@ -279,6 +280,9 @@ static void after_commit(struct commit_worker *w, const char *old_head, const ch
     }
 
     int r = pending_batch_end(w->cfg.pending, ids, n_ids, 0, commit);
+    /* DONE rows only tell which commit carried what: keep an hour of them */
+    if (r == 0 && w->cfg.db)
+        (void)journal_prune_done(w->cfg.db, wall_ms() / 1000 - 3600);
     if (r < 0)
         hm_error("commit: %.12s is on the Hub but the journal could not record it (%s); "
                  "the next start will find it there and not commit again",

@@ -400,6 +400,37 @@ static void test_local_rename_and_folders(void)
     CHECK(commit_worker_stop(w, 2000) == 0);
 }
 
+static void test_rename_during_attempt(void)
+{
+    /* a file taken into an attempt is renamed before the attempt ends: the
+     * new name gets a copy, the old name is deleted by the next commit */
+    char sp[PATH_MAX];
+    CHECK(stage("flight/a.txt", "in flight", sp) == 0);
+    struct pending_entry *v = NULL;
+    size_t n = 0;
+    CHECK(pending_take(pend, &v, &n) == 0 && n == 1);
+    size_t moved = 0;
+    CHECK(pending_rename(pend, "flight/a.txt", "flight/b.txt", &moved) == 0 && moved == 1);
+    struct pending_entry pe;
+    memset(&pe, 0, sizeof(pe));
+    CHECK(pending_stat(pend, "flight/b.txt", &pe) == PENDING_FILE);
+    CHECK(pe.staging && strcmp(pe.staging, sp) != 0 && exists(pe.staging));
+    pending_entry_clear(&pe);
+    CHECK(pending_delete(pend, "flight/a.txt", false, false) == 0);
+    CHECK(pending_stat(pend, "flight/a.txt", NULL) == PENDING_DELETED);
+    /* the attempt lands a.txt */
+    struct hub_commit_op op = {.kind = HUB_OP_ADD, .path = v[0].path, .local_file = v[0].staging};
+    char out[HUB_SHA1_HEX];
+    CHECK(ops.commit(ops.ctx, &fh.src, "main", fake_hub_head(&fh), "attempt", &op, 1, out) == 0);
+    CHECK(pending_batch_end(pend, &v[0].id, 1, 0, out) == 0);
+    pending_entries_free(v, n);
+    struct commit_worker *w = start(60000, 600000);
+    CHECK(commit_worker_flush(w, 3000) == 0);
+    CHECK(fake_hub_file(&fh, "flight/a.txt") == NULL);
+    CHECK(file_is("flight/b.txt", "in flight"));
+    CHECK(commit_worker_stop(w, 2000) == 0);
+}
+
 static void test_derived_listings(void)
 {
     /* cache the head's root listing and "data", as the read path would */
@@ -477,6 +508,7 @@ int main(void)
     test_restart_resume();
     test_rename_reuse();
     test_local_rename_and_folders();
+    test_rename_during_attempt();
     test_derived_listings();
     test_drain_on_stop();
 
