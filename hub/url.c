@@ -17,6 +17,15 @@ static int put_endpoint(struct hub_buf *b, const char *endpoint)
     return hub_buf_append(b, endpoint, n);
 }
 
+/* "." and ".." are unreserved, so escaping leaves them as they are, and
+ * libcurl then resolves them away: "a/../../x" would send the request
+ * (token included) to another repo or route of the same origin.  Empty
+ * segments name nothing on the Hub either. */
+static bool dot_or_empty(const char *seg, size_t n)
+{
+    return n == 0 || (n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.');
+}
+
 int hub_buf_escape_path(struct hub_buf *b, const char *path)
 {
     int rc = 0;
@@ -25,6 +34,8 @@ int hub_buf_escape_path(struct hub_buf *b, const char *path)
         const char *end = strchr(seg, '/');
         size_t n = end ? (size_t)(end - seg) : strlen(seg);
         char tmp[1024];
+        if (dot_or_empty(seg, n))
+            return -EINVAL;
         if (n >= sizeof(tmp))
             return -ENAMETOOLONG;
         memcpy(tmp, seg, n);
@@ -72,6 +83,15 @@ static const char *rev_or_main(const char *rev)
     return rev && *rev ? rev : "main";
 }
 
+/* A revision is one fully escaped segment ('/' -> %2F): only "." and
+ * ".." would still be resolved away by libcurl (see dot_or_empty). */
+static int put_rev(struct hub_buf *b, const char *rev)
+{
+    if (dot_or_empty(rev, strlen(rev)))
+        return -EINVAL;
+    return hub_buf_escape(b, rev);
+}
+
 int hub_url_whoami(struct hub_buf *b, const char *endpoint)
 {
     int rc = put_endpoint(b, endpoint);
@@ -86,7 +106,7 @@ int hub_url_repo_info(struct hub_buf *b, const char *endpoint, const struct hub_
         return rc;
     if ((rc = hub_buf_puts(b, "/revision/")))
         return rc;
-    return hub_buf_escape(b, rev);
+    return put_rev(b, rev);
 }
 
 int hub_url_tree(struct hub_buf *b, const char *endpoint, const struct hub_source *src,
@@ -94,7 +114,7 @@ int hub_url_tree(struct hub_buf *b, const char *endpoint, const struct hub_sourc
 {
     int rc;
     if ((rc = put_api_repo(b, endpoint, src)) || (rc = hub_buf_puts(b, "/tree/")) ||
-        (rc = hub_buf_escape(b, rev_or_main(rev))))
+        (rc = put_rev(b, rev_or_main(rev))))
         return rc;
     if (dir && *dir) {
         if ((rc = hub_buf_puts(b, "/")) || (rc = hub_buf_escape_path(b, dir)))
@@ -110,7 +130,7 @@ int hub_url_api_rev(struct hub_buf *b, const char *endpoint, const struct hub_so
     if ((rc = put_api_repo(b, endpoint, src)) || (rc = hub_buf_puts(b, "/")) ||
         (rc = hub_buf_puts(b, op)) || (rc = hub_buf_puts(b, "/")))
         return rc;
-    return hub_buf_escape(b, rev_or_main(rev));
+    return put_rev(b, rev_or_main(rev));
 }
 
 int hub_url_resolve(struct hub_buf *b, const char *endpoint, const struct hub_source *src,
@@ -118,7 +138,7 @@ int hub_url_resolve(struct hub_buf *b, const char *endpoint, const struct hub_so
 {
     int rc;
     if ((rc = put_content_repo(b, endpoint, src)) || (rc = hub_buf_puts(b, "/resolve/")) ||
-        (rc = hub_buf_escape(b, rev_or_main(rev))) || (rc = hub_buf_puts(b, "/")))
+        (rc = put_rev(b, rev_or_main(rev))) || (rc = hub_buf_puts(b, "/")))
         return rc;
     return hub_buf_escape_path(b, path);
 }

@@ -3,7 +3,9 @@
  * API paths are /api/{type}s/{repo_id}/... for every type; content paths
  * (resolve, .git) have no prefix for models and "{type}s/" otherwise.
  * Revisions are percent-encoded completely ('/' -> %2F); file paths are
- * encoded per segment, keeping '/'.  Each builder appends to `b`. */
+ * encoded per segment, keeping '/'.  Each builder appends to `b`.  Paths with
+ * empty, "." or ".." segments and revisions "." / ".." are refused with
+ * -EINVAL: libcurl would resolve them to another route of the same origin. */
 #ifndef HUBMOUNT_HUB_URL_H
 #define HUBMOUNT_HUB_URL_H
 

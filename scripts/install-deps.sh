@@ -6,6 +6,8 @@ set -eu
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
+# valgrind: the unit tests under memcheck (test.sh); clang + libclang-rt-14-dev
+# (which ships libFuzzer for clang 14): the fuzz targets (scripts/fuzz.sh).
 PACKAGES="
   build-essential meson ninja-build pkg-config
   fuse3 libfuse3-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev libssl-dev
@@ -13,6 +15,7 @@ PACKAGES="
   python3-numpy python3-torch
   rsync attr sqlite3 curl ca-certificates procps psmisc
   bindfs
+  valgrind clang libclang-rt-14-dev
 "
 
 export DEBIAN_FRONTEND=noninteractive

@@ -4,16 +4,22 @@
 #
 # Suites: C unit tests (TAP, some against a live emulator), the emulator's own
 # tests, the conformance suite (official @huggingface/hub client against the
-# emulator), and the FUSE integration tests (real mounts).
+# emulator), the FUSE integration tests (real mounts), and the checking runs
+# (docs/testing.md): "asan" (a second build, build-asan, with
+# AddressSanitizer + UndefinedBehaviorSanitizer: every unit test and a slice
+# of the integration tests against its daemon), "valgrind" (the unit tests of
+# the normal build under memcheck) and "fuzz" (each libFuzzer target of
+# tests/fuzz for a few seconds, scripts/fuzz.sh).
 #
 # Environment:
 #   HUBMOUNT_SKIP_DEPS=1   skip scripts/install-deps.sh (developer machines)
-#   HUBMOUNT_SUITES="unit hubsim conformance integration"   subset to run
+#   HUBMOUNT_SUITES="unit hubsim conformance integration asan valgrind fuzz"   subset to run
 #   PYTEST_ARGS="-k name"  extra pytest arguments
+#   HUBMOUNT_FUZZ_SECONDS=N  fuzzing time per target in the fuzz suite (default 10)
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-SUITES=${HUBMOUNT_SUITES:-"unit hubsim conformance integration"}
+SUITES=${HUBMOUNT_SUITES:-"unit hubsim conformance integration asan valgrind fuzz"}
 PY=/usr/bin/python3
 
 if [ "${HUBMOUNT_SKIP_DEPS:-0}" != 1 ]; then
@@ -45,7 +51,9 @@ cleanup() {
 trap cleanup EXIT
 
 # Start an emulator for the C tests that talk HTTP; its URL goes in HUBSIM_URL.
+# One per run: the sanitizer and valgrind suites reuse it.
 start_emulator() {
+    [ -n "$EMU_PID" ] && return 0
     mkdir -p "$WORK/emu"
     $PY tests/hubsim/hubsim.py --port 0 --data "$WORK/emu" \
         --config tests/unit/hubsim.json >"$WORK/emu.out" 2>"$WORK/emu.err" &
@@ -63,22 +71,37 @@ start_emulator() {
 }
 
 # ---- C unit tests ----------------------------------------------------------
-if [[ " $SUITES " == *" unit "* ]]; then
-    p=0; f=0
+# run_unit BUILD_DIR NAME [WRAPPER...]: every BUILD_DIR/tests/unit/test_*,
+# TAP lines counted.  A crash, a timeout, a non-zero exit (sanitizer or
+# valgrind error) or a sanitizer report counts as one more failure.
+# UNIT_SKIP: space-separated test names left out (said in the output).
+run_unit() {
+    local dir=$1 name=$2; shift 2
+    local p=0 f=0 t out rc ok bad
     if [ -f tests/unit/hubsim.json ]; then start_emulator || f=$((f + 1)); fi
-    for t in build/tests/unit/test_*; do
+    for t in "$dir"/tests/unit/test_*; do
         [ -x "$t" ] && [ -f "$t" ] || continue
-        out="$WORK/$(basename "$t").tap"
-        timeout 300 "$t" >"$out" 2>&1
+        if [[ " ${UNIT_SKIP:-} " == *" $(basename "$t") "* ]]; then
+            echo "--- $name: $(basename "$t") skipped"; continue
+        fi
+        out="$WORK/$(basename "$dir")-$(basename "$t").tap"
+        timeout "${UNIT_TIMEOUT:-300}" "$@" "$t" >"$out" 2>&1
         rc=$?
         ok=$(grep -c '^ok ' "$out"); bad=$(grep -c '^not ok ' "$out")
-        if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then bad=1; fi  # crash or timeout
+        if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then bad=1; fi  # crash, timeout, checker error
+        if [ "$bad" -eq 0 ] && grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$out"; then
+            bad=1
+        fi
         if [ "$bad" -ne 0 ]; then
-            echo "--- $t (exit $rc)"; grep -v '^ok ' "$out" | tail -40
+            echo "--- $t (exit $rc)"; grep -v '^ok ' "$out" | tail -60
         fi
         p=$((p + ok)); f=$((f + bad))
     done
-    add "$p" "$f" "C unit tests"
+    add "$p" "$f" "$name"
+}
+
+if [[ " $SUITES " == *" unit "* ]]; then
+    run_unit build "C unit tests"
 fi
 
 # ---- pytest suites -------------------------------------------------------------
@@ -129,6 +152,60 @@ fi
 # ---- FUSE integration tests -------------------------------------------------------
 if [[ " $SUITES " == *" integration "* ]] && [ -d tests/integration ]; then
     run_pytest integration tests/integration
+fi
+
+# ---- sanitizers: a second build with ASan + UBSan ---------------------------------
+# Every unit test, then a slice of the integration tests with the ASan
+# daemon (conftest.py runs $HUBMOUNT_BIN and fails a test whose daemon
+# printed a sanitizer report or did not exit 0 — LeakSanitizer makes it
+# exit non-zero).  The slice: reads, errors, a write + commit, retries.
+ASAN_SLICE="test_read_every_file_and_cp_r or test_missing_paths_are_enoent \
+ or test_find_ls_stat_with_tiny_tree_pages or test_xattrs \
+ or test_persistent_server_errors_are_eio_and_the_daemon_recovers \
+ or test_gated_content_is_eacces_at_open or test_transient_5xx_are_retried \
+ or test_overwrite_append_pwrite_truncate or test_fsync_of_written_file_commits \
+ or test_rename_committed_lfs_file_reuses_object or test_stale_parent_rebases_and_keeps_other_commits \
+ or test_upload_faults_are_retried or test_unlink_rmdir_and_local_only_files \
+ or test_startup_errors or test_sigterm_unmounts_cleanly"
+if [[ " $SUITES " == *" asan "* ]]; then
+    san_opts=(-Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true)
+    if [ -f build-asan/build.ninja ]; then
+        meson configure build-asan "${san_opts[@]}" >/dev/null
+    else
+        meson setup build-asan "${san_opts[@]}" >/dev/null
+    fi
+    if ninja -C build-asan >"$WORK/asan-build.log" 2>&1; then
+        # Assignments before a function call are exported for that call only.
+        asan=detect_leaks=1:abort_on_error=1
+        ubsan=halt_on_error=1:print_stacktrace=1
+        ASAN_OPTIONS=$asan UBSAN_OPTIONS=$ubsan run_unit build-asan "C unit tests (asan)"
+        if [ -d tests/integration ]; then
+            ASAN_OPTIONS=$asan UBSAN_OPTIONS=$ubsan HUBMOUNT_BIN=$ROOT/build-asan/hubmount \
+                run_pytest "integration (asan)" tests/integration -k "$ASAN_SLICE"
+        fi
+    else
+        tail -40 "$WORK/asan-build.log"
+        add 0 1 "asan build"
+    fi
+fi
+
+# ---- valgrind: the unit tests of the normal build under memcheck ------------------
+if [[ " $SUITES " == *" valgrind "* ]]; then
+    if command -v valgrind >/dev/null; then
+        UNIT_TIMEOUT=600 run_unit build "C unit tests (valgrind)" \
+            valgrind -q --leak-check=full --errors-for-leak-kinds=definite \
+            --show-leak-kinds=definite --error-exitcode=99
+    else
+        add 0 1 "valgrind (not installed)"
+    fi
+fi
+
+# ---- fuzzing: each libFuzzer target for a few seconds -----------------------------
+if [[ " $SUITES " == *" fuzz "* ]] && [ -x scripts/fuzz.sh ]; then
+    scripts/fuzz.sh "${HUBMOUNT_FUZZ_SECONDS:-10}" >"$WORK/fuzz.out" 2>&1
+    grep -vE '^ok |^[0-9]+ passed, [0-9]+ failed$' "$WORK/fuzz.out"
+    read -r p f < <(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$WORK/fuzz.out" | tail -1)
+    add "${p:-0}" "${f:-1}" "fuzz (libFuzzer targets)"
 fi
 
 echo "$PASSED passed, $FAILED failed"

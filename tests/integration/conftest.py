@@ -60,6 +60,9 @@ CONFIG = {
 
 # Daemon stderr lines that fail a test unless allow-listed.
 BAD_LINE = re.compile(r"hubmount error:|AddressSanitizer|LeakSanitizer|runtime error:")
+# Sanitizer reports (HUBMOUNT_BIN built with -Db_sanitize=address,undefined):
+# they fail a test always, also for runs expected to fail (run_hubmount).
+SANITIZER_LINE = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error:")
 
 
 def pytest_runtest_makereport(item, call):
@@ -222,6 +225,8 @@ def run_hubmount(emu, tmp_path, tmp_home):
                               timeout=timeout, env=daemon_env(emu, token, tmp_home))
         if source is not None and os.path.ismount(str(tmp_path / "mnt-run")):
             subprocess.run(["fusermount3", "-u", "-z", str(tmp_path / "mnt-run")])
+        if SANITIZER_LINE.search(proc.stderr or ""):
+            pytest.fail("sanitizer report from %s:\n%s" % (" ".join(cmd[1:2]), proc.stderr))
         return proc
     return run
 
