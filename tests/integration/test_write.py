@@ -521,6 +521,20 @@ def test_upload_faults_are_retried(hub, repo_name, base_repo, mount):
     assert files(hub, repo_name)["big.bin"]["sha256"] == sha256(data)
 
 
+@pytest.mark.timeout(120)
+def test_lost_commit_answer_is_not_replayed(hub, repo_name, base_repo, mount):
+    m = mount(repo_name, opts=["commit_delay=30", "commit_window=60", "poll=0"])
+    # the commit is applied but its answer is cut in half
+    hub.add_faults({"method": "POST", "path": "/commit/", "action": "truncate", "count": 1})
+    write(m.p("once.txt"), b"1")
+    fd = os.open(m.p("once.txt"), os.O_RDONLY)
+    os.fsync(fd)
+    os.close(fd)
+    assert len(commits_after(hub, repo_name, base_repo)) == 1  # not sent twice
+    assert hub_bytes(hub, repo_name, "once.txt") == b"1"
+    assert "already on the Hub" in m.stderr()
+
+
 @pytest.mark.timeout(180)
 def test_kill_9_after_close_commits_exactly_once_on_restart(hub, repo_name, base_repo, mount,
                                                              tmp_path):
