@@ -426,6 +426,28 @@ int blocks_verify(struct blocks *bc, const char *key, uint64_t file_size, enum b
     return rc;
 }
 
+int blocks_mark_verified(struct blocks *bc, const char *key, uint64_t file_size)
+{
+    if (!bc || !key || !blocks_key_valid(key))
+        return -EINVAL;
+    int rc = 0;
+    pthread_mutex_lock(&bc->mu);
+    struct bobj *o = blocks_find(bc, key);
+    if (!o || o->size != file_size || o->npresent < o->nblocks || o->doomed) {
+        rc = -EAGAIN;
+    } else if (!o->verified) {
+        o->verified = true;
+        int mfd = open_obj(bc, o, ".map", O_WRONLY);
+        if (mfd >= 0) {
+            if (blocks_map_store_verified(mfd, true) != 0)
+                hm_warn("blocks: cannot record verification of %s", key);
+            close(mfd);
+        }
+    }
+    pthread_mutex_unlock(&bc->mu);
+    return rc;
+}
+
 /* Copies src into a new file dst (0600), for imports across filesystems. */
 static int copy_file(int sfd, const char *dst, uint64_t size)
 {

@@ -8,6 +8,15 @@
  * threads; a reader that needs a queued (not yet started) fetch runs it
  * itself rather than waiting behind the queue.
  *
+ * Verification streams: every content key being read has one running hash
+ * (struct hstream) fed in file order, by the thread that completed the
+ * fetch at the hash position (straight from its buffer) and, for bytes
+ * that arrived out of order, from the block cache.  So a cold sequential
+ * read hashes alongside the transfer instead of re-reading the whole file
+ * when its last block lands.  A read that reaches EOF of a complete object
+ * waits for the verdict, so a reader of the whole file still sees EIO when
+ * the bytes do not match.
+ *
  * Locking: reader.lock protects the in-flight list, the queue, every
  * fetch's state and the robj flags; reader_file.lock protects one handle's
  * access-pattern state.  Order: reader_file.lock is never held while taking
@@ -19,6 +28,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -27,6 +37,26 @@
 
 #define BS ((uint64_t)BLOCKS_SIZE)
 #define SEQ_SLACK (4u * 1024u * 1024u) /* out-of-order tolerance of async reads */
+#define HASH_CHUNK (1024u * 1024u)     /* catch-up reads from the block cache */
+
+enum hs_verdict { HS_OPEN = 0, HS_MATCH, HS_MISMATCH, HS_GAVE_UP };
+
+/* The running hash of one content key (see the top comment).  Shared by
+ * every handle on that key; a mismatch unlists it so new handles start a
+ * fresh one (the bad bytes are evicted) while the old handles keep
+ * answering EIO. */
+struct hstream {
+    struct hstream *next; /* reader.streams, while listed */
+    bool listed;
+    unsigned refs; /* robjs (reader.lock) */
+    char key[HUB_SHA256_HEX];
+    enum blocks_hash kind;
+    uint64_t size;
+    uint64_t pos;         /* bytes hashed (reader.lock; written by the busy thread) */
+    bool busy;            /* one thread hashes at a time (reader.lock) */
+    enum hs_verdict verdict; /* reader.lock */
+    EVP_MD_CTX *ctx;      /* only the busy thread touches it */
+};
 
 /* What one handle reads; shared (refcounted) with the fetches it started. */
 struct robj {
@@ -36,8 +66,8 @@ struct robj {
     uint64_t size;
     char *path;
     char commit[HUB_SHA1_HEX];
-    bool verified; /* reader.lock */
-    bool bad;      /* reader.lock: failed verification, never serve it */
+    struct hstream *hs;
+    bool bad; /* reader.lock: failed verification, never serve it */
 };
 
 struct fetch {
@@ -66,7 +96,9 @@ struct reader {
     pthread_mutex_t lock;
     pthread_cond_t done_cv; /* some fetch completed */
     pthread_cond_t work_cv; /* queue non-empty, or stop */
+    pthread_cond_t hash_cv; /* a verification stream went idle */
     struct fetch *inflight;
+    struct hstream *streams;
     struct fetch *qhead, *qtail;
     size_t queued_bytes;
     bool stop;
@@ -84,19 +116,71 @@ struct reader_file {
 
 /* ---- objects and fetches (reader.lock held) ------------------------------ */
 
-static void robj_put(struct robj *o)
+static void hs_unlist(struct reader *r, struct hstream *hs)
+{
+    if (!hs->listed)
+        return;
+    for (struct hstream **pp = &r->streams; *pp; pp = &(*pp)->next) {
+        if (*pp == hs) {
+            *pp = hs->next;
+            break;
+        }
+    }
+    hs->next = NULL;
+    hs->listed = false;
+}
+
+static void hs_put(struct reader *r, struct hstream *hs)
+{
+    if (--hs->refs > 0)
+        return;
+    hs_unlist(r, hs);
+    EVP_MD_CTX_free(hs->ctx);
+    free(hs);
+}
+
+static struct hstream *hs_get(struct reader *r, const char *key, enum blocks_hash kind,
+                              uint64_t size)
+{
+    for (struct hstream *hs = r->streams; hs; hs = hs->next) {
+        if (hs->size == size && hs->kind == kind && strcmp(hs->key, key) == 0) {
+            hs->refs++;
+            return hs;
+        }
+    }
+    struct hstream *hs = calloc(1, sizeof *hs);
+    if (!hs)
+        return NULL;
+    hs->ctx = EVP_MD_CTX_new();
+    if (!hs->ctx) {
+        free(hs);
+        return NULL;
+    }
+    snprintf(hs->key, sizeof hs->key, "%s", key);
+    hs->kind = kind;
+    hs->size = size;
+    hs->refs = 1;
+    hs->listed = true;
+    hs->next = r->streams;
+    r->streams = hs;
+    return hs;
+}
+
+static void robj_put(struct reader *r, struct robj *o)
 {
     if (--o->refs > 0)
         return;
+    if (o->hs)
+        hs_put(r, o->hs);
     free(o->path);
     free(o);
 }
 
-static void fetch_put(struct fetch *fe)
+static void fetch_put(struct reader *r, struct fetch *fe)
 {
     if (--fe->refs > 0)
         return;
-    robj_put(fe->obj);
+    robj_put(r, fe->obj);
     free(fe->buf);
     free(fe);
 }
@@ -162,28 +246,182 @@ static void unlink_queue(struct reader *r, struct fetch *fe)
 
 /* ---- running one fetch (reader.lock NOT held) ------------------------------ */
 
-/* After new blocks landed: if the object is now complete, verify it once. */
-static int check_complete(struct reader *r, struct robj *o)
+/* ---- verification streams -------------------------------------------------- */
+
+/* Is the block at the hash position in the cache? (reader.lock held) */
+static bool hs_cached_at_pos(struct reader *r, const struct hstream *hs)
 {
+    if (hs->pos >= hs->size)
+        return false;
+    uint64_t b = hs->pos / BS;
+    int64_t fm = blocks_first_missing(r->bc, hs->key, hs->size, b);
+    return fm == -1 || (uint64_t)fm > b;
+}
+
+/* Every block from the hash position to the end is cached. (reader.lock held) */
+static bool hs_rest_cached(struct reader *r, const struct hstream *hs)
+{
+    return hs->pos < hs->size && blocks_first_missing(r->bc, hs->key, hs->size, hs->pos / BS) == -1;
+}
+
+/* Hash len more bytes at hs->pos (the busy thread only). */
+static int hs_update(struct hstream *hs, uint64_t pos, const void *data, size_t len)
+{
+    if (pos == 0) {
+        if (!EVP_DigestInit_ex(hs->ctx, hs->kind == BLOCKS_GIT_SHA1 ? EVP_sha1() : EVP_sha256(),
+                               NULL))
+            return -EIO;
+        if (hs->kind == BLOCKS_GIT_SHA1) { /* git hashes "blob SIZE" and its NUL first */
+            char hdr[48];
+            int n = snprintf(hdr, sizeof hdr, "blob %llu", (unsigned long long)hs->size);
+            if (n < 0 || (size_t)n >= sizeof hdr ||
+                !EVP_DigestUpdate(hs->ctx, hdr, (size_t)n + 1))
+                return -EIO;
+        }
+    }
+    return EVP_DigestUpdate(hs->ctx, data, len) ? 0 : -EIO;
+}
+
+/* The digest of the whole content against the key (the busy thread only). */
+static enum hs_verdict hs_finish(struct hstream *hs)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    char hex[2 * EVP_MAX_MD_SIZE + 1];
+    if (!EVP_DigestFinal_ex(hs->ctx, md, &mdlen))
+        return HS_GAVE_UP;
+    static const char digits[] = "0123456789abcdef";
+    for (unsigned int i = 0; i < mdlen; i++) {
+        hex[2 * i] = digits[md[i] >> 4];
+        hex[2 * i + 1] = digits[md[i] & 15];
+    }
+    hex[2 * mdlen] = '\0';
+    return strcmp(hex, hs->key) == 0 ? HS_MATCH : HS_MISMATCH;
+}
+
+/* Feed the stream of o: first [off, off+len) from buf if it covers the
+ * hash position, then (with catch_up, or when every remaining block is
+ * cached) whatever the block cache holds contiguously from there.  Returns
+ * -EIO if this call found the content bad (it is then evicted), else 0.
+ * Takes reader.lock; never called with it held. */
+static int hs_feed(struct reader *r, struct robj *o, const char *buf, uint64_t off, size_t len,
+                   bool catch_up)
+{
+    struct hstream *hs = o->hs;
+    char *tmp = NULL;
+    enum hs_verdict verdict = HS_OPEN;
     pthread_mutex_lock(&r->lock);
-    bool verified = o->verified;
-    pthread_mutex_unlock(&r->lock);
-    if (verified || blocks_first_missing(r->bc, o->key, o->size, 0) != -1)
-        return 0;
-    int v = blocks_verify(r->bc, o->key, o->size, o->kind);
-    if (v == -EIO) {
-        hm_error("content of %s (%s) failed verification: evicted", o->path, o->key);
-        pthread_mutex_lock(&r->lock);
-        o->bad = true;
+    bool own = buf && off <= hs->pos && hs->pos < off + len;
+    if (hs->verdict != HS_OPEN || hs->busy)
+        goto out;
+    if (!catch_up && hs_rest_cached(r, hs))
+        catch_up = true; /* this fetch completed the object: finish now */
+    if (!own && !(catch_up && hs_cached_at_pos(r, hs)))
+        goto out;
+    hs->busy = true;
+    for (;;) {
+        uint64_t pos = hs->pos;
         pthread_mutex_unlock(&r->lock);
+        size_t n = 0;
+        int e = 0;
+        if (own) {
+            n = (size_t)(off + len - pos);
+            e = hs_update(hs, pos, buf + (pos - off), n);
+            own = false;
+        } else {
+            size_t want = hs->size - pos < HASH_CHUNK ? (size_t)(hs->size - pos) : HASH_CHUNK;
+            ssize_t got = (tmp || (tmp = malloc(HASH_CHUNK)))
+                              ? blocks_get(r->bc, hs->key, hs->size, pos, tmp, want)
+                              : -ENOMEM;
+            if (got > 0) {
+                n = (size_t)got;
+                e = hs_update(hs, pos, tmp, n);
+            } else if (got < 0) {
+                e = (int)got;
+            }
+        }
+        if (e == 0 && n > 0 && pos + n == hs->size)
+            verdict = hs_finish(hs);
+        else if (e)
+            verdict = HS_GAVE_UP;
+        pthread_mutex_lock(&r->lock);
+        hs->pos = pos + n;
+        if (verdict != HS_OPEN || n == 0 || !catch_up || !hs_cached_at_pos(r, hs))
+            break;
+    }
+    hs->busy = false;
+    hs->verdict = verdict;
+    if (verdict == HS_MISMATCH) {
+        /* Evict before anyone can see the verdict, so that a reader told
+         * EIO who opens again never finds the bad bytes. */
+        (void)blocks_evict(r->bc, o->key);
+        hs_unlist(r, hs); /* new handles start afresh */
+    }
+    pthread_cond_broadcast(&r->hash_cv);
+out:
+    pthread_mutex_unlock(&r->lock);
+    free(tmp);
+    if (verdict == HS_MISMATCH) {
+        hm_error("content of %s (%s) failed verification: evicted", o->path, o->key);
         return -EIO;
     }
-    if (v == 0) {
-        pthread_mutex_lock(&r->lock);
-        o->verified = true;
-        pthread_mutex_unlock(&r->lock);
-    }
+    if (verdict == HS_MATCH)
+        (void)blocks_mark_verified(r->bc, o->key, o->size);
+    else if (verdict == HS_GAVE_UP)
+        hm_warn("cannot verify %s (%s) while reading it", o->path, o->key);
     return 0;
+}
+
+/* A read reached EOF: if the whole object is cached, make sure it has been
+ * verified (hashing what the stream has not seen yet) and return -EIO if it
+ * does not match.  An object verified in an earlier session is not hashed
+ * again (blocks_verify remembers). */
+static int hs_check_at_eof(struct reader *r, struct robj *o)
+{
+    struct hstream *hs = o->hs;
+    int ret = 0;
+    pthread_mutex_lock(&r->lock);
+    for (;;) {
+        if (hs->verdict != HS_OPEN)
+            break;
+        if (hs->busy) {
+            pthread_cond_wait(&r->hash_cv, &r->lock);
+            continue;
+        }
+        if (blocks_first_missing(r->bc, hs->key, hs->size, hs->pos / BS) != -1)
+            break; /* not all here: nothing to verify yet */
+        uint64_t before = hs->pos;
+        pthread_mutex_unlock(&r->lock);
+        if (before == 0) {
+            /* Nothing hashed in this session: the cache may know it is good. */
+            int v = blocks_verify(r->bc, o->key, o->size, o->kind);
+            pthread_mutex_lock(&r->lock);
+            if (v == 0 && hs->verdict == HS_OPEN && hs->pos == 0 && !hs->busy)
+                hs->verdict = HS_MATCH;
+            if (v == -EIO) {
+                hm_error("content of %s (%s) failed verification: evicted", o->path, o->key);
+                if (hs->verdict == HS_OPEN && !hs->busy) {
+                    hs->verdict = HS_MISMATCH;
+                    hs_unlist(r, hs);
+                }
+                ret = -EIO;
+                break;
+            }
+            if (v < 0 && v != -EAGAIN)
+                break;
+            continue;
+        }
+        ret = hs_feed(r, o, NULL, 0, 0, true);
+        pthread_mutex_lock(&r->lock);
+        if (ret < 0 || (hs->verdict == HS_OPEN && !hs->busy && hs->pos == before))
+            break; /* an error, or no progress (evicted meanwhile) */
+    }
+    if (hs->verdict == HS_MISMATCH)
+        ret = -EIO;
+    if (ret < 0)
+        o->bad = true;
+    pthread_mutex_unlock(&r->lock);
+    return ret;
 }
 
 static void run_fetch(struct reader *r, struct fetch *fe)
@@ -214,8 +452,6 @@ static void run_fetch(struct reader *r, struct fetch *fe)
     int put = blocks_put(r->bc, o->key, o->size, fe->off, buf, fe->len);
     if (put < 0)
         hm_debug("cache store of %s failed: %s", o->key, strerror(-put));
-    else
-        err = check_complete(r, o);
 done:
     pthread_mutex_lock(&r->lock);
     if (err) {
@@ -247,8 +483,12 @@ static void *worker_main(void *arg)
         unlink_queue(r, fe);
         pthread_mutex_unlock(&r->lock);
         run_fetch(r, fe);
+        /* The buffer stays ours until fetch_put: hash it now that the
+         * readers waiting for it have been woken. */
+        if (!fe->err)
+            (void)hs_feed(r, fe->obj, fe->buf, fe->off, fe->len, true);
         pthread_mutex_lock(&r->lock);
-        fetch_put(fe); /* executor reference */
+        fetch_put(r, fe); /* executor reference */
     }
     pthread_mutex_unlock(&r->lock);
     return NULL;
@@ -273,6 +513,7 @@ int reader_new(const struct reader_config *cfg, struct reader **out)
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->done_cv, NULL);
     pthread_cond_init(&r->work_cv, NULL);
+    pthread_cond_init(&r->hash_cv, NULL);
     *out = r;
     return 0;
 }
@@ -306,11 +547,12 @@ void reader_free(struct reader *r)
         struct fetch *fe = r->qhead;
         unlink_queue(r, fe);
         unlink_inflight(r, fe);
-        fetch_put(fe);
+        fetch_put(r, fe);
     }
     pthread_mutex_unlock(&r->lock);
     pthread_cond_destroy(&r->done_cv);
     pthread_cond_destroy(&r->work_cv);
+    pthread_cond_destroy(&r->hash_cv);
     pthread_mutex_destroy(&r->lock);
     free(r->threads);
     free(r);
@@ -336,6 +578,11 @@ int reader_file_new(struct reader *r, const char *path, const char *commit,
         snprintf(o->key, sizeof o->key, "%s", e->oid);
         o->kind = BLOCKS_GIT_SHA1;
     }
+    pthread_mutex_lock(&r->lock);
+    o->hs = hs_get(r, o->key, o->kind, o->size);
+    pthread_mutex_unlock(&r->lock);
+    if (!o->hs)
+        goto nomem;
     f->r = r;
     f->obj = o;
     pthread_mutex_init(&f->lock, NULL);
@@ -354,10 +601,26 @@ void reader_file_free(struct reader_file *f)
     if (!f)
         return;
     pthread_mutex_lock(&f->r->lock);
-    robj_put(f->obj);
+    robj_put(f->r, f->obj);
     pthread_mutex_unlock(&f->r->lock);
     pthread_mutex_destroy(&f->lock);
     free(f);
+}
+
+bool reader_file_known_good(struct reader_file *f)
+{
+    struct reader *r = f->r;
+    struct robj *o = f->obj;
+    pthread_mutex_lock(&r->lock);
+    enum hs_verdict v = o->hs->verdict;
+    pthread_mutex_unlock(&r->lock);
+    if (v != HS_OPEN)
+        return v == HS_MATCH;
+    /* blocks_verify answers at once for content verified before (the flag
+     * is kept in the map file); complete but never verified content is
+     * hashed here, once. */
+    return o->size > 0 && blocks_first_missing(r->bc, o->key, o->size, 0) == -1 &&
+           blocks_verify(r->bc, o->key, o->size, o->kind) == 0;
 }
 
 /* Update the access pattern with a read of [off, off+len); returns the
@@ -457,7 +720,7 @@ ssize_t reader_read(struct reader_file *f, uint64_t off, size_t len, char *buf)
         len = (size_t)(o->size - off);
 
     pthread_mutex_lock(&r->lock);
-    bool bad = o->bad;
+    bool bad = o->bad || o->hs->verdict == HS_MISMATCH;
     pthread_mutex_unlock(&r->lock);
     if (bad)
         return -EIO;
@@ -519,7 +782,6 @@ ssize_t reader_read(struct reader_file *f, uint64_t off, size_t len, char *buf)
         if (run) {
             run_fetch(r, fe);
             pthread_mutex_lock(&r->lock);
-            fetch_put(fe); /* executor reference */
         } else {
             pthread_mutex_lock(&r->lock);
             while (!fe->done)
@@ -535,11 +797,22 @@ ssize_t reader_read(struct reader_file *f, uint64_t off, size_t len, char *buf)
             memcpy(buf + done, fe->buf + start, m);
             done += m;
         }
-        fetch_put(fe);
+        if (run && !err) {
+            /* Our own fetch: hash its buffer (and finish the object if it
+             * completed it) before the executor reference goes. */
+            pthread_mutex_unlock(&r->lock);
+            err = hs_feed(r, o, fe->buf, fe->off, fe->len, false);
+            pthread_mutex_lock(&r->lock);
+        }
+        if (run)
+            fetch_put(r, fe); /* executor reference */
+        fetch_put(r, fe);
         pthread_mutex_unlock(&r->lock);
         if (err)
             break;
     }
+    if (!err && off + done >= o->size)
+        err = hs_check_at_eof(r, o);
     /* A partial answer would look like EOF to the kernel: all or error. */
     return err ? err : (ssize_t)done;
 }

@@ -20,6 +20,7 @@
 #include "blocks.h"
 #include "hub.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -54,6 +55,12 @@ int reader_file_new(struct reader *r, const char *path, const char *commit,
                     const struct hub_entry *e, struct reader_file **out)
     __attribute__((warn_unused_result));
 void reader_file_free(struct reader_file *f);
+
+/* True when the handle's content is whole in the block cache and verified
+ * (in this session or an earlier one).  Only such content may keep the
+ * kernel's page cache across opens: pages of content that is still being
+ * fetched could be bytes that later fail verification. */
+bool reader_file_known_good(struct reader_file *f);
 
 /* Up to len bytes at off into buf: a byte count (0 at or beyond EOF, short
  * only at EOF) or -errno (-EIO when a fully fetched file fails its hash). */

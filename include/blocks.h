@@ -46,6 +46,11 @@ int64_t blocks_first_missing(struct blocks *bc, const char *key, uint64_t file_s
 int blocks_verify(struct blocks *bc, const char *key, uint64_t file_size,
                   enum blocks_hash kind);
 
+/* The caller hashed the complete object itself while it arrived and it
+ * matched key: remember it as verified, as blocks_verify would, without
+ * reading it again.  0, or -EAGAIN if it is not complete (any more). */
+int blocks_mark_verified(struct blocks *bc, const char *key, uint64_t file_size);
+
 /* Move/copy a complete local file into the cache under key (after a commit,
  * staged bytes become cache content without a re-download). */
 int blocks_import_file(struct blocks *bc, const char *key, const char *path);

@@ -2,7 +2,8 @@
  * reads, a small random read fetches one block, sequential reads go ahead
  * without fetching anything twice, concurrent readers share fetches,
  * verification failure is EIO (and evicts), fetch errors propagate and
- * a later read recovers. */
+ * a later read recovers; the streamed verification sees bad bytes that
+ * arrived through read-ahead or sat in the cache before this handle. */
 #include "../../fs/reader.h"
 #include "tap.h"
 
@@ -159,7 +160,9 @@ int main(void)
     fk.data = small;
     fk.size = 1000;
     CHECK(reader_file_new(r, "a.txt", "c1", &se, &rf) == 0);
+    CHECK(!reader_file_known_good(rf));
     CHECK(reader_read(rf, 0, 4096, buf) == 1000);
+    CHECK(reader_file_known_good(rf));
     CHECK(memcmp(buf, small, 1000) == 0);
     CHECK(reader_read(rf, 1000, 10, buf) == 0); /* EOF */
     CHECK(reader_read(rf, 5000, 10, buf) == 0);
@@ -260,8 +263,73 @@ int main(void)
     CHECK(reader_read(rf, e_n - 5, 15, buf) == -EIO);
     reader_file_free(rf);
 
+    /* 8. sequential reads with read-ahead over bad bytes: reads answer until
+     * the stream has seen every byte (read-ahead may get there before the
+     * reader), from then on EIO, certainly at EOF; the object is evicted,
+     * and a clean re-read afterwards is right */
+    uint64_t q_n = 9 * MiB + 77;
+    unsigned char *qd = pattern(q_n, 6);
+    struct hub_entry qe = lfs_entry(qd, q_n);
+    fk.data = qd;
+    fk.size = q_n;
+    atomic_store(&fk.corrupt, 1);
+    CHECK(reader_file_new(r, "q.bin", "c1", &qe, &rf) == 0);
+    int eio_at_end = 0, answered_after_eio = 0, seen_eio = 0;
+    for (uint64_t off = 0; off < q_n; off += 128 * 1024) {
+        ssize_t n = reader_read(rf, off, 128 * 1024, buf);
+        if (seen_eio && n >= 0)
+            answered_after_eio++;
+        seen_eio |= n == -EIO;
+        if (off + 128 * 1024 >= q_n)
+            eio_at_end = n == -EIO;
+    }
+    CHECK(eio_at_end);
+    CHECK(answered_after_eio == 0);
+    CHECK(!reader_file_known_good(rf));
+    CHECK(blocks_first_missing(bc, qe.sha256, q_n, 0) == 0);
+    reader_file_free(rf);
+    atomic_store(&fk.corrupt, 0);
+    CHECK(reader_file_new(r, "q.bin", "c1", &qe, &rf) == 0);
+    int q_ok = 1;
+    for (uint64_t off = 0; off < q_n; off += MiB) {
+        size_t want = q_n - off < MiB ? (size_t)(q_n - off) : MiB;
+        if (reader_read(rf, off, MiB, buf) != (ssize_t)want || memcmp(buf, qd + off, want) != 0)
+            q_ok = 0;
+    }
+    CHECK(q_ok);
+    CHECK(reader_file_known_good(rf));
+    reader_file_free(rf);
+
+    /* 9. bad bytes already in the cache (an earlier session) ahead of a read
+     * that fetches the rest: the stream hashes them from the cache -> EIO */
+    uint64_t k_n = 6 * BS;
+    unsigned char *kd = pattern(k_n, 7);
+    struct hub_entry ke = lfs_entry(kd, k_n);
+    unsigned char *kbad = malloc(3 * BS);
+    CHECK(kbad != NULL);
+    memcpy(kbad, kd, 3 * BS);
+    kbad[5] ^= 1;
+    CHECK(blocks_put(bc, ke.sha256, k_n, 0, kbad, 3 * BS) == 0);
+    fk.data = kd;
+    fk.size = k_n;
+    CHECK(reader_file_new(r, "k.bin", "c1", &ke, &rf) == 0);
+    CHECK(reader_read(rf, 3 * BS, 2 * BS, buf) == (ssize_t)(2 * BS));
+    CHECK(reader_read(rf, 5 * BS, BS, buf) == -EIO);
+    CHECK(blocks_first_missing(bc, ke.sha256, k_n, 0) == 0);
+    reader_file_free(rf);
+    /* and good bytes in the same position verify */
+    CHECK(blocks_put(bc, ke.sha256, k_n, 0, kd, 3 * BS) == 0);
+    CHECK(reader_file_new(r, "k.bin", "c1", &ke, &rf) == 0);
+    CHECK(reader_read(rf, 3 * BS, 3 * BS, buf) == (ssize_t)(3 * BS));
+    CHECK(memcmp(buf, kd + 3 * BS, 3 * BS) == 0);
+    CHECK(blocks_verify(bc, ke.sha256, k_n, BLOCKS_SHA256) == 0);
+    reader_file_free(rf);
+
     reader_free(r);
     blocks_close(bc);
+    free(kbad);
+    free(kd);
+    free(qd);
     free(buf);
     free(small);
     free(big);
