@@ -10,6 +10,8 @@
 #include "fuse_ll.h"
 #include "log.h"
 #include "mount_state.h"
+#include "namespace.h"
+#include "noise.h"
 #include "ops.h"
 #include "options.h"
 #include "ops_write.h"
@@ -32,6 +34,9 @@ static void usage(FILE *out, const char *prog)
             "SOURCE is [datasets/|spaces/]namespace/name[@revision]; the revision is a\n"
             "branch (default main), a tag, a full or short commit sha, or refs/pr/N.\n"
             "Tag and commit mounts are read-only; branch mounts follow the branch.\n"
+            "SOURCE may also be a namespace (acme: models/, datasets/, spaces/ list its\n"
+            "repos) or hub (models/NAMESPACE/REPO for any namespace); a directory\n"
+            "REPO@REV (REV percent-encoded, e.g. REPO@refs%%2Fpr%%2F1) is that revision.\n"
             "\n"
             "       %s status MOUNTPOINT   pending changes, last commit, last error\n"
             "       %s sync MOUNTPOINT     commit pending changes now (exit 1 on failure)\n"
@@ -116,7 +121,8 @@ int main(int argc, char *argv[])
     ms.opt = &opt;
     if (ms_open_caches(&ms) < 0)
         goto out1;
-    exit_code = ms_connect(&ms, &opt, opt.source);
+    bool ns_mode = hm_ns_source(opt.source); /* many repos: fs/namespace.c */
+    exit_code = ns_mode ? hm_ns_connect(&ms, &opt, opt.source) : ms_connect(&ms, &opt, opt.source);
     if (exit_code != HM_EXIT_OK)
         goto out1;
     exit_code = HM_EXIT_USAGE;
@@ -134,6 +140,9 @@ int main(int argc, char *argv[])
     if (hm_write_init(&ms) < 0)
         goto out1;
     hm_ops_write_fill(&ops);
+    hm_noise_wrap(&ops);
+    if (ns_mode)
+        hm_ns_wrap(&ops);
     se = fuse_session_new(&args, &ops, sizeof ops, &ms);
     if (!se)
         goto out1;
@@ -152,7 +161,7 @@ int main(int argc, char *argv[])
         goto out4;
     if (!cmd.foreground && !opt.log_file)
         (void)hm_log_init(HM_LOG_SYSLOG, level, NULL);
-    if (reader_start(ms.reader) < 0)
+    if (ms.reader && reader_start(ms.reader) < 0)
         goto out4;
     if (hm_write_start(&ms) < 0) {
         hm_error("cannot start the commit worker");
@@ -193,6 +202,7 @@ out3:
     fuse_remove_signal_handlers(se);
 out2:
     ms.se = NULL;
+    hm_ns_session_end();
     fuse_session_destroy(se);
     hm_ops_read_cleanup();
 out1:
@@ -202,6 +212,11 @@ out1:
     int wr = hm_write_stop(&ms);
     if (wr == -ETIMEDOUT)
         _exit(HM_EXIT_USAGE); /* an upload still runs on the state: do not free it */
+    if (wr < 0 && exit_code == HM_EXIT_OK)
+        exit_code = HM_EXIT_USAGE;
+    wr = hm_ns_free(); /* the same for every repo of a namespace mount */
+    if (wr == -ETIMEDOUT)
+        _exit(HM_EXIT_USAGE);
     if (wr < 0 && exit_code == HM_EXIT_OK)
         exit_code = HM_EXIT_USAGE;
     ms_destroy(&ms);

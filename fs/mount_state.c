@@ -191,22 +191,11 @@ static void classify_revision(struct mount_state *ms, const struct hub_repo_info
     }
 }
 
-int ms_connect(struct mount_state *ms, struct hm_options *opt, const char *source)
+int ms_connect_hub(struct mount_state *ms, struct hm_options *opt)
 {
     ms->opt = opt;
     ms->uid = getuid();
     ms->gid = getgid();
-    if (!source || hub_source_parse(source, &ms->src) != 0) {
-        fprintf(stderr, "hubmount: invalid source '%s' (expected "
-                        "[datasets/|spaces/]namespace/name[@revision])\n",
-                source ? source : "");
-        return HM_EXIT_USAGE;
-    }
-    snprintf(ms->repo_key, sizeof ms->repo_key, "%s/%s", type_singular(ms->src.type),
-             ms->src.repo_id);
-    snprintf(ms->revision, sizeof ms->revision, "%s",
-             ms->src.revision[0] ? ms->src.revision : "main");
-
     const char *ep = opt->endpoint ? opt->endpoint : getenv("HF_ENDPOINT");
     if (!ep || !*ep)
         ep = "https://huggingface.co";
@@ -233,6 +222,29 @@ int ms_connect(struct mount_state *ms, struct hm_options *opt, const char *sourc
         fprintf(stderr, "hubmount: cannot initialise the Hub client\n");
         return HM_EXIT_USAGE;
     }
+    if (opt->offline) {
+        ms->ident.anonymous = !hub_client_has_token(ms->hub);
+        return HM_EXIT_OK;
+    }
+    int ret = hub_whoami(ms->hub, &ms->ident);
+    if (ret == -EACCES || ret == -EPERM) {
+        fprintf(stderr, "hubmount: invalid token\n");
+        return HM_EXIT_BAD_TOKEN;
+    }
+    if (ret < 0) {
+        fprintf(stderr, "hubmount: cannot reach %s: %s\n", ms->endpoint, strerror(-ret));
+        return HM_EXIT_NETWORK;
+    }
+    return HM_EXIT_OK;
+}
+
+int ms_repo_open(struct mount_state *ms, unsigned reader_workers)
+{
+    const struct hm_options *opt = ms->opt;
+    snprintf(ms->repo_key, sizeof ms->repo_key, "%s/%s", type_singular(ms->src.type),
+             ms->src.repo_id);
+    snprintf(ms->revision, sizeof ms->revision, "%s",
+             ms->src.revision[0] ? ms->src.revision : "main");
 
     struct hub_repo_info info;
     memset(&info, 0, sizeof info);
@@ -240,42 +252,22 @@ int ms_connect(struct mount_state *ms, struct hm_options *opt, const char *sourc
         /* Everything from the caches: the revision must have been seen. */
         int64_t learned = 0;
         if (meta_revision_get(ms->meta, ms->repo_key, ms->revision, info.sha,
-                              &info.last_modified, &learned) < 0) {
-            fprintf(stderr, "hubmount: offline and %s@%s is not in the cache\n",
-                    ms->src.repo_id, ms->revision);
-            return HM_EXIT_NETWORK;
-        }
-        ms->ident.anonymous = !hub_client_has_token(ms->hub);
+                              &info.last_modified, &learned) < 0)
+            return -ENETDOWN;
         ms->can_write = false;
     } else {
-        int ret = hub_whoami(ms->hub, &ms->ident);
-        if (ret == -EACCES || ret == -EPERM) {
-            fprintf(stderr, "hubmount: invalid token\n");
-            return HM_EXIT_BAD_TOKEN;
-        }
-        if (ret < 0) {
-            fprintf(stderr, "hubmount: cannot reach %s: %s\n", ms->endpoint, strerror(-ret));
-            return HM_EXIT_NETWORK;
-        }
         const char *rev = ms->src.revision[0] ? ms->src.revision : NULL;
-        ret = hub_repo_info(ms->hub, &ms->src, rev, &info);
+        int ret = hub_repo_info(ms->hub, &ms->src, rev, &info);
         if (ret == -ENOENT || ret == -EACCES) {
             /* Both "no repo" and "no revision" are 404s: ask for the repo
              * itself to tell them apart. */
             struct hub_repo_info probe;
-            if (rev && hub_repo_info(ms->hub, &ms->src, NULL, &probe) == 0) {
-                fprintf(stderr, "hubmount: revision not found: %s\n", rev);
-                return HM_EXIT_NO_REVISION;
-            }
-            fprintf(stderr, "hubmount: repository not found or not accessible: %s%s\n",
-                    type_prefix(ms->src.type), ms->src.repo_id);
-            return HM_EXIT_NO_REPO;
+            if (rev && hub_repo_info(ms->hub, &ms->src, NULL, &probe) == 0)
+                return -ENXIO;
+            return -ENOENT;
         }
-        if (ret < 0) {
-            fprintf(stderr, "hubmount: cannot reach %s: %s\n", ms->endpoint,
-                    strerror(is_network_errno(-ret) ? -ret : EIO));
-            return HM_EXIT_NETWORK;
-        }
+        if (ret < 0)
+            return is_network_errno(-ret) ? ret : -EIO;
         ms->can_write = !ms->ident.anonymous && hub_identity_can_write(&ms->ident,
                                                                          ms->src.repo_id);
         int put = meta_revision_put(ms->meta, ms->repo_key, ms->revision, info.sha,
@@ -304,13 +296,51 @@ int ms_connect(struct mount_state *ms, struct hm_options *opt, const char *sourc
         .hub = hub_real_ops(ms->hub),
         .src = &ms->src,
         .blocks = ms->blocks,
+        .workers = reader_workers,
     };
-    if (reader_new(&rc, &ms->reader) < 0) {
-        fprintf(stderr, "hubmount: out of memory\n");
-        return HM_EXIT_USAGE;
-    }
+    if (reader_new(&rc, &ms->reader) < 0)
+        return -ENOMEM;
     hm_info("mounting %s%s@%s (commit %.12s, %s%s)", type_prefix(ms->src.type),
             ms->src.repo_id, ms->revision, info.sha, ms_writable(ms) ? "read-write" : "read-only",
             ms->is_branch ? ", branch" : "");
-    return HM_EXIT_OK;
+    return 0;
+}
+
+int ms_connect(struct mount_state *ms, struct hm_options *opt, const char *source)
+{
+    if (!source || hub_source_parse(source, &ms->src) != 0) {
+        fprintf(stderr, "hubmount: invalid source '%s' (expected "
+                        "[datasets/|spaces/]namespace/name[@revision], a namespace, or hub)\n",
+                source ? source : "");
+        return HM_EXIT_USAGE;
+    }
+    int code = ms_connect_hub(ms, opt);
+    if (code != HM_EXIT_OK)
+        return code;
+    int ret = ms_repo_open(ms, 0);
+    switch (ret) {
+    case 0:
+        return HM_EXIT_OK;
+    case -ENETDOWN:
+        if (opt->offline) {
+            fprintf(stderr, "hubmount: offline and %s@%s is not in the cache\n",
+                    ms->src.repo_id, ms->revision);
+            return HM_EXIT_NETWORK;
+        }
+        break;
+    case -ENXIO:
+        fprintf(stderr, "hubmount: revision not found: %s\n", ms->src.revision);
+        return HM_EXIT_NO_REVISION;
+    case -ENOENT:
+        fprintf(stderr, "hubmount: repository not found or not accessible: %s%s\n",
+                type_prefix(ms->src.type), ms->src.repo_id);
+        return HM_EXIT_NO_REPO;
+    case -ENOMEM:
+        fprintf(stderr, "hubmount: out of memory\n");
+        return HM_EXIT_USAGE;
+    default:
+        break;
+    }
+    fprintf(stderr, "hubmount: cannot reach %s: %s\n", ms->endpoint, strerror(-ret));
+    return HM_EXIT_NETWORK;
 }

@@ -128,6 +128,17 @@ int ms_open_caches(struct mount_state *ms) __attribute__((warn_unused_result));
  * checks, then the reader.  Prints one line to stderr and returns an enum
  * hm_exit code on failure (0 on success).  Called BEFORE daemonizing. */
 int ms_connect(struct mount_state *ms, struct hm_options *opt, const char *source);
+/* The two halves of ms_connect, for namespace mounts (fs/namespace.c),
+ * whose repos share one Hub client and identity and open lazily.
+ * ms_connect_hub: endpoint, token, Hub client, whoami; prints one line and
+ * returns an enum hm_exit code.  ms_repo_open: with ms->src, opt, hub,
+ * ident, meta and blocks set, resolves the revision and makes the reader
+ * (reader_workers 0 = default); prints nothing and returns 0, -ENOENT (no
+ * such repo, or invisible), -ENXIO (no such revision), -ENETDOWN (offline
+ * and not cached) or another -errno. */
+int ms_connect_hub(struct mount_state *ms, struct hm_options *opt);
+int ms_repo_open(struct mount_state *ms, unsigned reader_workers)
+    __attribute__((warn_unused_result));
 
 /* Branch poller (fs/poller.c): started after daemonizing. */
 int poller_start(struct mount_state *ms) __attribute__((warn_unused_result));

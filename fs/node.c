@@ -35,6 +35,7 @@ struct node_table {
     size_t n_nodes;
     size_t n_hashed;
     fuse_ino_t next_ino;
+    fuse_ino_t root_ino; /* FUSE_ROOT_ID, or the repo directory of a namespace mount */
 };
 
 static uint64_t hash_str(const char *s)
@@ -170,7 +171,7 @@ static void node_free(struct node *n)
 /* Frees n if nothing refers to it any more (called with the lock held). */
 static void maybe_free(struct node_table *t, struct node *n)
 {
-    if (n->ino == FUSE_ROOT_ID || n->nlookup > 0 || n->opens > 0)
+    if (n->ino == t->root_ino || n->nlookup > 0 || n->opens > 0)
         return;
     path_remove(t, n);
     ino_remove(t, n);
@@ -218,6 +219,11 @@ static void set_local(struct node *n, const struct node_local *l)
 
 int node_table_new(struct node_table **out)
 {
+    return node_table_new_at(out, FUSE_ROOT_ID, FUSE_ROOT_ID + 1);
+}
+
+int node_table_new_at(struct node_table **out, fuse_ino_t root_ino, fuse_ino_t first_ino)
+{
     struct node_table *t = calloc(1, sizeof *t);
     if (!t)
         return -ENOMEM;
@@ -225,7 +231,8 @@ int node_table_new(struct node_table **out)
     t->path_cap = 1024;
     t->by_ino = calloc(t->ino_cap, sizeof *t->by_ino);
     t->by_path = calloc(t->path_cap, sizeof *t->by_path);
-    t->next_ino = FUSE_ROOT_ID;
+    t->root_ino = root_ino;
+    t->next_ino = root_ino;
     if (!t->by_ino || !t->by_path)
         goto fail;
     pthread_mutex_init(&t->lock, NULL);
@@ -234,6 +241,7 @@ int node_table_new(struct node_table **out)
         pthread_mutex_destroy(&t->lock);
         goto fail;
     }
+    t->next_ino = first_ino;
     struct hub_entry e = {.is_dir = true};
     set_remote(root, &e, "");
     path_insert(t, root);
@@ -338,7 +346,7 @@ int node_ref_remote(struct node_table *t, const char *path, const struct hub_ent
     struct node *n = find_path(t, path);
     if (!n || !same_remote(n, e)) {
         /* The root is never replaced: it is a directory whatever happens. */
-        if (n && n->ino == FUSE_ROOT_ID) {
+        if (n && n->ino == t->root_ino) {
             ret = -EINVAL;
             goto out;
         }
@@ -371,7 +379,7 @@ int node_ref_local(struct node_table *t, const char *path, const struct node_loc
     pthread_mutex_lock(&t->lock);
     struct node *n = find_path(t, path);
     if (!n || n->kind != NODE_LOCAL || n->is_dir != l->is_dir) {
-        if (n && n->ino == FUSE_ROOT_ID) {
+        if (n && n->ino == t->root_ino) {
             ret = -EINVAL;
             goto out;
         }
@@ -404,7 +412,7 @@ int node_set_local(struct node_table *t, fuse_ino_t ino, const struct node_local
     struct node *n = find_ino(t, ino);
     if (!n)
         ret = -ESTALE;
-    else if (n->ino == FUSE_ROOT_ID)
+    else if (n->ino == t->root_ino)
         ret = -EINVAL;
     else
         set_local(n, l);
@@ -430,7 +438,7 @@ void node_unhash(struct node_table *t, fuse_ino_t ino)
 {
     pthread_mutex_lock(&t->lock);
     struct node *n = find_ino(t, ino);
-    if (n && n->ino != FUSE_ROOT_ID) {
+    if (n && n->ino != t->root_ino) {
         path_remove(t, n);
         maybe_free(t, n);
     }
@@ -458,7 +466,7 @@ int node_rename(struct node_table *t, fuse_ino_t ino, const char *new_path)
         ret = -ESTALE;
         goto out;
     }
-    if (n->ino == FUSE_ROOT_ID) {
+    if (n->ino == t->root_ino) {
         ret = -EBUSY;
         goto out;
     }

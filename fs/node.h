@@ -88,6 +88,11 @@ struct node_table;
 
 /* A table holding only the root (a remote directory, commit ""). */
 int node_table_new(struct node_table **out) __attribute__((warn_unused_result));
+/* The same with the root at inode `root_ino` and new nodes numbered from
+ * `first_ino` up: a namespace mount gives each repo its own range so one
+ * kernel inode space holds many tables (fs/namespace.c). */
+int node_table_new_at(struct node_table **out, fuse_ino_t root_ino, fuse_ino_t first_ino)
+    __attribute__((warn_unused_result));
 void node_table_free(struct node_table *t);
 
 /* Copy of node `ino`; -ESTALE if the kernel names an inode we do not know. */

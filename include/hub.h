@@ -201,6 +201,37 @@ int hub_revision_kind(struct hub_client *hc, const struct hub_source *src,
                       const char *revision, enum hub_ref_kind *out)
     __attribute__((warn_unused_result));
 
+/* ---- namespaces (namespace and Hub mounts) -------------------------- */
+
+struct hub_repo_item {
+    char id[256];          /* "ns/name" as the Hub spells it */
+    bool is_private;
+    bool gated;
+    int64_t last_modified; /* unix seconds, 0 if the answer had none */
+};
+
+struct hub_repo_list {
+    struct hub_repo_item *v;
+    size_t n, cap;
+};
+void hub_repo_list_free(struct hub_repo_list *l);
+
+/* Every repo of `type` whose author is `author` that the token may see:
+ * GET /api/{models,datasets,spaces}?author=..., all pages appended to out
+ * (freed on failure). */
+int hub_list_repos(struct hub_client *hc, enum hub_repo_type type, const char *author,
+                   struct hub_repo_list *out) __attribute__((warn_unused_result));
+/* One page of that answer (a JSON array) appended to out; entries without
+ * an "ns/name" id are skipped.  -EIO if it is not an array.  Pure. */
+int hub_repo_list_parse(const char *json, size_t len, struct hub_repo_list *out)
+    __attribute__((warn_unused_result));
+
+/* POST /api/repos/create: repo `ns/name` of `type` (spaces get sdk
+ * "static").  0, -EEXIST (409), -EACCES (no right to create in ns),
+ * -EINVAL (invalid name), or another -errno.  Never retried. */
+int hub_create_repo(struct hub_client *hc, enum hub_repo_type type, const char *ns,
+                    const char *name, bool is_private) __attribute__((warn_unused_result));
+
 /* Token discovery (issue order): HF_TOKEN -> option token_file ->
  * HUGGING_FACE_HUB_TOKEN -> $HF_TOKEN_PATH -> $HF_HOME/token -> $XDG_CACHE_HOME/huggingface/token
  * -> ~/.cache/huggingface/token.  Returns a malloc'd, trimmed token or NULL. */
