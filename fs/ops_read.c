@@ -107,6 +107,14 @@ static struct mount_state *MS(fuse_req_t req)
     return fuse_req_userdata(req);
 }
 
+/* The Hub client answers -ENETDOWN for every request of an offline mount
+ * (-o offline, HF_HUB_OFFLINE=1).  What the caches cannot answer offline is
+ * missing for a name (ENOENT) and unreadable for content (EIO). */
+static int offline_errno(int ret, int instead)
+{
+    return ret == -ENETDOWN ? -instead : ret;
+}
+
 /* ---- attributes ------------------------------------------------------------ */
 
 void hm_stat_fill(struct mount_state *ms, const struct node_info *ni, struct stat *st)
@@ -197,6 +205,7 @@ found:
 miss:
     if (ret == -ENOTDIR)
         ret = -ENOENT;
+    ret = offline_errno(ret, ENOENT);
     if (ret == -ENOENT) {
         e->ino = 0; /* negative entry: the kernel caches the absence */
         e->entry_timeout = ms->entry_timeout;
@@ -388,14 +397,24 @@ static void hm_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     }
     d->base.kind = HM_FH_DIR;
     d->base.ino = ino;
-    ret = dir_load(ms, &ni, d);
+    ret = offline_errno(dir_load(ms, &ni, d), EIO);
     if (ret < 0)
         goto out;
     ret = node_open(ms->nodes, ino);
     if (ret < 0)
         goto out;
     fi->fh = (uintptr_t)d;
-    fi->cache_readdir = 0;
+    /* A mount that cannot write changes its listings only when the branch
+     * moves, and the poller then invalidates each changed directory: let
+     * the kernel keep listings across opens.  Warm `ls -lR` then asks us
+     * nothing per directory, and (no READDIRPLUS refreshing every entry)
+     * the kernel keeps its cached "no ACL" answers too.  The write path's
+     * overlay can change listings without the kernel knowing, so writable
+     * mounts list afresh at every open. */
+    if (!ms_writable(ms)) {
+        fi->cache_readdir = 1;
+        fi->keep_cache = 1;
+    }
     fh_track(&d->tr, dir_fh_free_tracked);
     if (fuse_reply_open(req, fi) != 0) { /* interrupted: no releasedir will come */
         fh_untrack(&d->tr);
@@ -578,7 +597,7 @@ static void hm_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         node_info_clear(&ni);
         return;
     }
-    ret = gated_check(ms, &ni);
+    ret = offline_errno(gated_check(ms, &ni), EIO);
     if (ret < 0)
         goto out;
     fh = calloc(1, sizeof *fh);
@@ -595,9 +614,11 @@ static void hm_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     if (ret < 0)
         goto out;
     fi->fh = (uintptr_t)fh;
-    /* The inode's content is immutable (new content = new inode), so the
-     * page cache stays valid across opens. */
-    fi->keep_cache = 1;
+    /* The inode's content is immutable (new content = new inode), so its
+     * page cache stays valid across opens once the content is known good;
+     * before that, an open drops it, so pages of bytes that failed
+     * verification (EIO, evicted) are never served again. */
+    fi->keep_cache = reader_file_known_good(fh->rf) || ni.entry.size == 0;
     fh_track(&fh->tr, read_fh_free);
     if (fuse_reply_open(req, fi) != 0) {
         fh_untrack(&fh->tr);
@@ -641,7 +662,7 @@ static void hm_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     }
     ssize_t n = reader_read(fh->rf, (uint64_t)off, size, buf);
     if (n < 0)
-        fuse_reply_err(req, (int)-n);
+        fuse_reply_err(req, -offline_errno((int)n, EIO));
     else
         fuse_reply_buf(req, buf, (size_t)n);
     free(buf);
@@ -836,6 +857,12 @@ static void hm_init(void *userdata, struct fuse_conn_info *conn)
         conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
     if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
         conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+    /* `ls -l` asks every file for system.posix_acl_access; with POSIX ACLs
+     * on, the kernel caches our ENODATA ("no ACL") per inode instead of
+     * asking each time.  This also turns on default_permissions: the
+     * kernel checks the modes we report, which say what we allow anyway. */
+    if (conn->capable & FUSE_CAP_POSIX_ACL)
+        conn->want |= FUSE_CAP_POSIX_ACL;
     /* Our content per inode never changes: no need to drop caches on mtime
      * changes (which a branch commit causes for every file). */
     conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;

@@ -175,6 +175,17 @@ unlock:
                 hm_debug("inval_entry %s: %s", x->path, strerror(-e));
         }
     }
+    /* The kernel may keep directory listings (cache_readdir on mounts that
+     * cannot write); a name it never looked up is not covered by
+     * inval_entry, so drop each changed directory's cached listing.  The
+     * diffs come grouped by directory. */
+    for (size_t i = 0; ms->se && i < d.n; i++) {
+        if (i > 0 && d.v[i].dir_ino == d.v[i - 1].dir_ino)
+            continue;
+        int e = fuse_lowlevel_notify_inval_inode(ms->se, d.v[i].dir_ino, 0, 0);
+        if (e < 0 && e != -ENOENT)
+            hm_debug("inval_inode of %s's directory: %s", d.v[i].path, strerror(-e));
+    }
     diffs_free(&d);
     return 0;
 }

@@ -417,10 +417,13 @@ def test_warm_content_is_served_from_the_cache(hub, repo_name, nested, mount, tm
 # ---------------------------------------------------------------- branch polling
 
 @pytest.mark.timeout(90)
-def test_branch_poll_shows_new_and_hides_deleted(hub, repo_name, mount):
+# "read": a mount that cannot write lets the kernel keep directory listings,
+# which the poller must drop for every directory that changed
+@pytest.mark.parametrize("token", ["write", "read"])
+def test_branch_poll_shows_new_and_hides_deleted(hub, repo_name, mount, token):
     hub.seed(repo_name, files={"keep.txt": b"keep\n", "gone.txt": b"gone\n",
                                "change.txt": b"version 1\n", "sub/in.txt": b"in\n"})
-    m = mount(repo_name, opts=["poll=1"])
+    m = mount(repo_name, token=TOKENS[token], opts=["poll=1"])
     assert sorted(os.listdir(m.path)) == [".gitattributes", "change.txt", "gone.txt",
                                           "keep.txt", "sub"]
     assert not os.path.exists(m.p("new.txt"))  # also caches a negative entry
@@ -441,6 +444,8 @@ def test_branch_poll_shows_new_and_hides_deleted(hub, repo_name, mount):
             with open(m.p("change.txt"), "rb") as f:
                 return f.read() == b"version 2, longer\n"
         assert wait_until(changed, timeout=10)
+        assert sorted(os.listdir(m.path)) == [".gitattributes", "change.txt", "keep.txt",
+                                              "new.txt", "sub"]
         assert sorted(os.listdir(m.p("sub"))) == ["in.txt", "more.txt"]
         with open(m.p("new.txt"), "rb") as f:
             assert f.read() == b"new\n"
@@ -535,6 +540,44 @@ def test_persistent_server_errors_are_eio_and_the_daemon_recovers(hub, repo_name
         assert f.read() == b"payload\n"
 
 
+@pytest.mark.timeout(90)
+def test_truncated_body_is_retried(hub, repo_name, nested, mount):
+    m = mount(repo_name)
+    os.stat(m.p("weights/big.bin"))
+    hub.clear_log()
+    # full Content-Length, half the body, then the connection closes
+    hub.add_faults({"path": "/blob/", "origin": "cdn", "count": 1, "action": "truncate"})
+    assert sha256_file(m.p("weights/big.bin")) == nested["files"]["weights/big.bin"]["sha256"]
+
+    def asked(e):
+        a, b = e["range"].split("=")[1].split("-")
+        return int(b) - int(a) + 1
+    cdn = [e for e in hub.log() if e["origin"] == "cdn" and e.get("range")]
+    assert any(e["bytes"] < asked(e) for e in cdn)  # the fault did cut one answer
+
+
+@pytest.mark.timeout(90)
+def test_corrupt_content_is_eio_then_a_clean_read_succeeds(hub, repo_name, nested, mount):
+    m = mount(repo_name, allow=[r"failed verification"])
+    path = "weights/model.safetensors"
+    os.stat(m.p(path))
+    # one flipped byte in every 4 KiB of every CDN answer, for the whole read
+    hub.add_faults({"path": "/blob/", "origin": "cdn", "action": "corrupt"})
+    with pytest.raises(OSError) as ei:
+        with open(m.p(path), "rb") as f:
+            while f.read(1 << 20):
+                pass
+    assert ei.value.errno == errno.EIO
+    assert "failed verification" in m.stderr()
+    hub.clear_faults()
+    hub.clear_log()
+    # the bad bytes were evicted (block cache and the kernel's page cache):
+    # a new open reads everything again, correctly
+    assert sha256_file(m.p(path)) == nested["files"][path]["sha256"]
+    assert cdn_bytes(hub.log()) >= nested["files"][path]["size"]
+    assert m.proc.poll() is None
+
+
 # ---------------------------------------------------------------- scale
 
 def seeded_slice(seed, off, n):
@@ -607,9 +650,36 @@ def test_offline_serves_the_caches_without_any_request(hub, repo_name, nested, m
     assert files == set(nested["files"])
     for p in ("README.md", "weights/model.safetensors"):
         assert sha256_file(m2.p(p)) == nested["files"][p]["sha256"]
-    with pytest.raises(OSError):  # never fetched: not available offline
+    with pytest.raises(OSError) as ei:  # never fetched: not available offline
         with open(m2.p("weights/big.bin"), "rb") as f:
             f.read(10)
+    assert ei.value.errno == errno.EIO
+    assert hub.log() == []
+
+
+@pytest.mark.timeout(90)
+def test_offline_uncached_names_are_enoent_and_listings_eio(hub, repo_name, nested, mount,
+                                                            tmp_path):
+    cache = str(tmp_path / "shared-cache")
+    m1 = mount(repo_name, cache_dir=cache)
+    with open(m1.p("README.md"), "rb") as f:  # lists the root only
+        assert f.read() == SMALL["README.md"]
+    assert m1.unmount() == 0
+    hub.clear_log()
+    m2 = mount(repo_name, cache_dir=cache, opts=["offline"])
+    assert "README.md" in os.listdir(m2.path)
+    with open(m2.p("README.md"), "rb") as f:
+        assert f.read() == SMALL["README.md"]
+    with pytest.raises(OSError) as ei:  # src was never listed: its children are unknown
+        os.stat(m2.p("src/a.py"))
+    assert ei.value.errno == errno.ENOENT
+    with pytest.raises(OSError) as ei:  # known to exist, but its listing is not cached
+        os.listdir(m2.p("src"))
+    assert ei.value.errno == errno.EIO
+    with pytest.raises(OSError) as ei:
+        with open(m2.p("config.json"), "rb") as f:  # listed, never read
+            f.read()
+    assert ei.value.errno == errno.EIO
     assert hub.log() == []
 
 
