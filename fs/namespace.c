@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -436,10 +437,35 @@ static void ns_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 /* ---- directories of this layer ---------------------------------------------------------------- */
 
 struct ns_dir_fh {
+    struct ns_dir_fh *prev, *next; /* open handles, freed at unmount if never released */
     char **names;
     struct hub_repo_item *items; /* repo attributes, or NULL */
     size_t n;
 };
+
+/* Handles the kernel never released (a signal ended the session). */
+static struct ns_dir_fh *open_dirs; /* protected by ns.lock */
+
+static void dir_track(struct ns_dir_fh *d, bool on)
+{
+    pthread_mutex_lock(&ns.lock);
+    if (on) {
+        d->prev = NULL;
+        d->next = open_dirs;
+        if (open_dirs)
+            open_dirs->prev = d;
+        open_dirs = d;
+    } else {
+        if (d->prev)
+            d->prev->next = d->next;
+        else if (open_dirs == d)
+            open_dirs = d->next;
+        if (d->next)
+            d->next->prev = d->prev;
+        d->prev = d->next = NULL;
+    }
+    pthread_mutex_unlock(&ns.lock);
+}
 
 static void dir_fh_free(struct ns_dir_fh *d)
 {
@@ -522,8 +548,11 @@ static void ns_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         return;
     }
     fi->fh = (uintptr_t)d;
-    if (fuse_reply_open(req, fi) != 0)
+    dir_track(d, true);
+    if (fuse_reply_open(req, fi) != 0) { /* interrupted: no releasedir will come */
+        dir_track(d, false);
         dir_fh_free(d);
+    }
 }
 
 /* The node of entry i of d (made from its listing item if new), with one
@@ -641,7 +670,10 @@ static void ns_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
         FORWARD(sub, ns.inner.releasedir(req, ino, fi));
         return;
     }
-    dir_fh_free((struct ns_dir_fh *)(uintptr_t)fi->fh);
+    struct ns_dir_fh *d = (struct ns_dir_fh *)(uintptr_t)fi->fh;
+    if (d)
+        dir_track(d, false);
+    dir_fh_free(d);
     fuse_reply_err(req, 0);
 }
 
@@ -921,6 +953,18 @@ static void ns_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 /* ---- set-up ---------------------------------------------------------------------------------- */
 
+static bool known_namespace(const struct hub_identity *id, const char *owner)
+{
+    if (id->anonymous)
+        return false;
+    if (strcasecmp(id->name, owner) == 0)
+        return true;
+    for (size_t i = 0; i < id->n_orgs; i++)
+        if (strcasecmp(id->orgs[i].name, owner) == 0)
+            return true;
+    return false;
+}
+
 int hm_ns_connect(struct mount_state *tmpl, struct hm_options *opt, const char *source)
 {
     memset(&ns, 0, sizeof ns);
@@ -939,6 +983,20 @@ int hm_ns_connect(struct mount_state *tmpl, struct hm_options *opt, const char *
     int code = ms_connect_hub(tmpl, opt);
     if (code != HM_EXIT_OK)
         return code;
+    if (!ns.hub_mode && !opt->offline && !known_namespace(&tmpl->ident, ns.owner)) {
+        /* Not the user nor one of their organisations: a namespace with
+         * nothing visible is almost always a typo (or not a namespace). */
+        int has = hub_namespace_has_repos(tmpl->hub, ns.owner);
+        if (has == 0) {
+            fprintf(stderr, "hubmount: namespace not found or without visible repos: %s\n",
+                    ns.owner);
+            return HM_EXIT_NO_REPO;
+        }
+        if (has < 0) {
+            fprintf(stderr, "hubmount: cannot reach %s: %s\n", tmpl->endpoint, strerror(-has));
+            return HM_EXIT_NETWORK;
+        }
+    }
     tmpl->read_only = opt->ro;
     tmpl->entry_timeout = ns.ttl;
     tmpl->attr_timeout = ns.ttl;
@@ -1026,6 +1084,11 @@ int hm_ns_free(void)
     if (ret == -ETIMEDOUT)
         return ret; /* uploads still run on the repo mounts: leave them */
     ns_list_free_all();
+    while (open_dirs) {
+        struct ns_dir_fh *d = open_dirs;
+        open_dirs = d->next;
+        dir_fh_free(d);
+    }
     for (size_t i = 0; i < ns.n_nodes; i++)
         free(ns.nodes[i]);
     free(ns.nodes);

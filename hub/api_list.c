@@ -66,8 +66,9 @@ out:
     return rc;
 }
 
-int hub_list_repos(struct hub_client *hc, enum hub_repo_type type, const char *author,
-                   struct hub_repo_list *out)
+/* All pages (max_pages 0) or the first max_pages pages of `limit` repos. */
+static int list_repos(struct hub_client *hc, enum hub_repo_type type, const char *author,
+                      int limit, int max_pages, struct hub_repo_list *out)
 {
     struct hub_buf first = HUB_BUF_INIT(4096);
     char *url = NULL;
@@ -75,7 +76,7 @@ int hub_list_repos(struct hub_client *hc, enum hub_repo_type type, const char *a
     if ((rc = hub_buf_puts(&first, hc->endpoint)) || (rc = hub_buf_puts(&first, "/api/")) ||
         (rc = hub_buf_puts(&first, hub_repo_type_plural(type))) ||
         (rc = hub_buf_puts(&first, "?author=")) || (rc = hub_buf_escape(&first, author)) ||
-        (rc = hub_buf_printf(&first, "&limit=%d", LIST_PAGE)) ||
+        (rc = hub_buf_printf(&first, "&limit=%d", limit)) ||
         (rc = hub_buf_puts(&first, "&expand=private&expand=gated&expand=lastModified")))
         goto out;
     url = hub_buf_steal(&first);
@@ -98,8 +99,10 @@ int hub_list_repos(struct hub_client *hc, enum hub_repo_type type, const char *a
         if (rc == 0 && hub_link_find(resp.link, "next", &next) == -ENOMEM)
             rc = -ENOMEM;
         hub_http_resp_free(&resp);
-        if (rc || !next)
+        if (rc || !next || (max_pages && page + 1 >= max_pages)) {
+            free(next);
             break;
+        }
         if (strcmp(next, url) == 0) { /* the same page again would loop */
             free(next);
             rc = -EIO;
@@ -116,6 +119,29 @@ out:
     free(url);
     hub_buf_free(&first);
     return rc;
+}
+
+int hub_list_repos(struct hub_client *hc, enum hub_repo_type type, const char *author,
+                   struct hub_repo_list *out)
+{
+    return list_repos(hc, type, author, LIST_PAGE, 0, out);
+}
+
+int hub_namespace_has_repos(struct hub_client *hc, const char *author)
+{
+    static const enum hub_repo_type types[] = {HUB_REPO_MODEL, HUB_REPO_DATASET, HUB_REPO_SPACE};
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        struct hub_repo_list l;
+        memset(&l, 0, sizeof(l));
+        int rc = list_repos(hc, types[i], author, 1, 1, &l);
+        size_t n = l.n;
+        hub_repo_list_free(&l);
+        if (rc)
+            return rc;
+        if (n)
+            return 1;
+    }
+    return 0;
 }
 
 static const char *type_singular(enum hub_repo_type type)

@@ -221,6 +221,10 @@ void hub_repo_list_free(struct hub_repo_list *l);
  * (freed on failure). */
 int hub_list_repos(struct hub_client *hc, enum hub_repo_type type, const char *author,
                    struct hub_repo_list *out) __attribute__((warn_unused_result));
+/* Does `author` have a repo the token may see (one listing request of one
+ * entry per repo type, at most three)?  1, 0, or -errno. */
+int hub_namespace_has_repos(struct hub_client *hc, const char *author)
+    __attribute__((warn_unused_result));
 /* One page of that answer (a JSON array) appended to out; entries without
  * an "ns/name" id are skipped.  -EIO if it is not an array.  Pure. */
 int hub_repo_list_parse(const char *json, size_t len, struct hub_repo_list *out)

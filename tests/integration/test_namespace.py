@@ -504,3 +504,15 @@ def test_listing_refresh_and_warm_ls(mount, hub, emu):
     assert os.path.isdir(m.p("models", "appears-later"))
     assert wait_until(lambda: "appears-later" in os.listdir(m.p("models")), timeout=10)
     assert set(os.listdir(m.p("models"))) == before | {"appears-later"}
+
+
+def test_namespace_startup_errors(run_hubmount, hub):
+    r = run_hubmount("no-such-namespace", token=TOK["carol"])
+    assert r.returncode == 3, r.stderr
+    assert "namespace not found" in r.stderr
+    r = run_hubmount("no-such-namespace", token=None)
+    assert r.returncode == 3, r.stderr
+    r = run_hubmount("acme", token="hf_not_a_token")
+    assert r.returncode == 2, r.stderr
+    for t in TOK.values():
+        assert not t or t not in r.stderr
