@@ -8,6 +8,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # valgrind: the unit tests under memcheck (test.sh); clang + libclang-rt-14-dev
 # (which ships libFuzzer for clang 14): the fuzz targets (scripts/fuzz.sh).
+# libglib2.0-bin: gio, for the trash and file-manager listing tests.
 PACKAGES="
   build-essential meson ninja-build pkg-config
   fuse3 libfuse3-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev libssl-dev
@@ -15,6 +16,7 @@ PACKAGES="
   python3-numpy python3-torch
   rsync attr sqlite3 curl ca-certificates procps psmisc
   bindfs
+  libglib2.0-bin
   valgrind clang libclang-rt-14-dev
 "
 
