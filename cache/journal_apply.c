@@ -74,3 +74,44 @@ out:
     pthread_mutex_unlock(&db->mu);
     return rc;
 }
+
+int overlay_put_attrs(struct meta_db *db, const char *repo_key, const char *branch,
+                      const struct overlay_entry *e)
+{
+    if (!db || !repo_key || !branch || !e || !e->path || !*e->path)
+        return -EINVAL;
+    pthread_mutex_lock(&db->mu);
+    sqlite3_stmt *st = NULL;
+    /* synchronous=NORMAL: in WAL mode the transaction survives a crash of the
+     * daemon; only a power loss may take the last ones back */
+    int rc = meta_tx_begin(db, false);
+    if (rc)
+        goto out;
+    if (sqlite3_prepare_v2(db->db,
+                           "INSERT OR REPLACE INTO overlay(repo_key, branch, path, parent,"
+                           " fields, mode, uid, gid, mtime_sec, mtime_nsec, is_dir,"
+                           " is_local_pending)"
+                           " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = meta_tx_end(db, false, -EIO);
+        goto out;
+    }
+    meta_bind_text(st, 1, repo_key);
+    meta_bind_text(st, 2, branch);
+    meta_bind_text(st, 3, e->path);
+    meta_bind_parent(st, 4, e->path);
+    sqlite3_bind_int(st, 5, (int)e->fields);
+    sqlite3_bind_int64(st, 6, e->mode);
+    sqlite3_bind_int64(st, 7, e->uid);
+    sqlite3_bind_int64(st, 8, e->gid);
+    sqlite3_bind_int64(st, 9, e->mtime_sec);
+    sqlite3_bind_int(st, 10, e->mtime_nsec);
+    sqlite3_bind_int(st, 11, e->is_dir);
+    sqlite3_bind_int(st, 12, e->is_local_pending);
+    rc = meta_step_done(st);
+    sqlite3_finalize(st);
+    rc = meta_tx_end(db, false, rc);
+out:
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}

@@ -1051,7 +1051,13 @@ static int create_common(struct hm_write *hw, fuse_ino_t parent, const char *nam
         if (r < 0)
             goto fail;
     } else {
-        (void)overlay_delete(ms->meta, ms->repo_key, ms->revision, path, false);
+        /* a row left by an earlier file of that name (an fsync'ing write:
+         * only when there is one) */
+        struct overlay_entry old;
+        memset(&old, 0, sizeof(old));
+        if (overlay_get(ms->meta, ms->repo_key, ms->revision, path, &old) == 0 && !old.is_dir)
+            (void)overlay_delete(ms->meta, ms->repo_key, ms->revision, path, false);
+        overlay_entry_clear(&old);
     }
     if (!keep_open) {
         /* mknod: an empty file, recorded at once */
@@ -1263,7 +1269,7 @@ static int set_attrs(struct hm_write *hw, fuse_ino_t ino, const struct node_info
     }
     if (ni->kind == NODE_LOCAL && ni->is_dir)
         o.is_dir = o.is_dir || pending_stat(hw->pending, ni->path, NULL) != PENDING_DIR;
-    r = overlay_put(ms->meta, ms->repo_key, ms->revision, &o);
+    r = overlay_put_attrs(ms->meta, ms->repo_key, ms->revision, &o);
     o.path = keep;
     overlay_entry_clear(&o);
     if (r < 0)

@@ -313,8 +313,16 @@ static int rename_file(struct hm_write *hw, const char *src, const char *dst, bo
         r = pending_delete(hw->pending, src, false, remote_src);
     }
     if (r == 0) {
-        (void)overlay_delete(ms->meta, ms->repo_key, ms->revision, dst, false);
-        (void)overlay_rename(ms->meta, ms->repo_key, ms->revision, src, dst);
+        /* skip the (durable, fsync'ing) overlay writes when there is no row */
+        struct overlay_entry o;
+        memset(&o, 0, sizeof(o));
+        if (overlay_get(ms->meta, ms->repo_key, ms->revision, dst, &o) == 0)
+            (void)overlay_delete(ms->meta, ms->repo_key, ms->revision, dst, false);
+        overlay_entry_clear(&o);
+        memset(&o, 0, sizeof(o));
+        if (overlay_get(ms->meta, ms->repo_key, ms->revision, src, &o) == 0)
+            (void)overlay_rename(ms->meta, ms->repo_key, ms->revision, src, dst);
+        overlay_entry_clear(&o);
     }
     return r;
 }

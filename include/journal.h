@@ -133,6 +133,13 @@ int overlay_get(struct meta_db *db, const char *repo_key, const char *branch, co
 /* Inserts or replaces the row of e->path. */
 int overlay_put(struct meta_db *db, const char *repo_key, const char *branch,
                 const struct overlay_entry *e) __attribute__((warn_unused_result));
+/* Like overlay_put, but committed with synchronous=NORMAL: the row survives
+ * kill -9 of the daemon (WAL), only a power loss may take the last ones
+ * back.  For chmod/chown/utimens, which otherwise cost an fsync each
+ * (rsync -a does two or three per file).  Added by the write path
+ * (cache/journal_apply.c). */
+int overlay_put_attrs(struct meta_db *db, const char *repo_key, const char *branch,
+                      const struct overlay_entry *e) __attribute__((warn_unused_result));
 /* Deletes path (and with `recursive`, everything under path + "/").
  * Deleting a path that has no row is not an error. */
 int overlay_delete(struct meta_db *db, const char *repo_key, const char *branch,
