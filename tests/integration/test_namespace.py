@@ -516,3 +516,35 @@ def test_namespace_startup_errors(run_hubmount, hub):
     assert r.returncode == 2, r.stderr
     for t in TOK.values():
         assert not t or t not in r.stderr
+
+
+@pytest.mark.skipif(not shutil.which("gio"), reason="gio (libglib2.0-bin) not installed")
+def test_gio_list_sniffs_without_downloading(mount, hub):
+    """What a file manager asks of a folder of images and big files (content types,
+    thumbnails): small first-byte requests only, nothing downloaded whole, nothing committed."""
+    repo = "acme/gallery"
+    lfs = {"pics/img%03d.png" % i: {"size": MiB + i, "seed": 100 + i} for i in range(40)}
+    lfs.update({"pics/huge%d.safetensors" % i: {"size": 30 * MiB, "seed": 900 + i} for i in range(2)})
+    head = hub.seed(repo, files={"pics/notes.txt": b"notes\n"}, lfs_files=lfs)
+    m = mount_ns(mount, "acme", "alice")
+    folder = m.p("models", "gallery", "pics")
+    os.listdir(m.p("models", "gallery"))
+    hub.clear_log()
+    out = subprocess.run(["gio", "list", "-a", "standard::*,thumbnail::*", folder],
+                         capture_output=True, text=True, timeout=120, check=True)
+    assert len(out.stdout.strip().splitlines()) == 43
+    log = hub.log()
+    cdn = [e for e in log if e["origin"] == "cdn"]
+    sizes = {e["path"]: 0 for e in cdn}
+    for e in cdn:
+        assert e["range"], e            # every content request is ranged
+        sizes[e["path"]] += e["bytes"]
+    assert all(v <= 512 * 1024 for v in sizes.values()), sizes   # no file whole
+    assert sum(sizes.values()) <= 43 * 512 * 1024
+    assert not [e for e in log if e["method"] == "POST"]        # nothing committed
+    # the second time everything comes from the caches
+    hub.clear_log()
+    subprocess.run(["gio", "list", "-a", "standard::*,thumbnail::*", folder],
+                   capture_output=True, text=True, timeout=120, check=True)
+    assert [e for e in hub.log() if e["origin"] == "cdn"] == []
+    assert hub.state(repo)["head"] == head
