@@ -343,7 +343,7 @@ echo
 printf '  %-66s %9s %11s\n' "${SIZE_MIB} MiB LFS file" time throughput
 row "(a) curl -o /dev/null of /resolve (302 to the CDN)" "$a"
 row "(b) cold cat through a fresh mount, empty cache" "$b"
-row "(c) warm re-read through the mount (block cache; page cache dropped)" "$c"
+row "(c) warm re-read via the mount (block cache, page cache dropped)" "$c"
 row "(d) cat of the cache's object file (page cache dropped)" "$d"
 row "(e) cold cat of a local copy through bindfs" "$e"
 row "    cold cat of the local copy without FUSE" "$l"
