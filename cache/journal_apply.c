@@ -15,6 +15,14 @@ int journal_apply(struct meta_db *db, const char *repo_key, const char *branch,
                   const struct journal_op *adds, size_t n_add, int64_t *add_ids,
                   const int64_t *remove_ids, size_t n_remove)
 {
+    return journal_apply_ex(db, repo_key, branch, adds, n_add, add_ids, remove_ids, n_remove,
+                            true);
+}
+
+int journal_apply_ex(struct meta_db *db, const char *repo_key, const char *branch,
+                     const struct journal_op *adds, size_t n_add, int64_t *add_ids,
+                     const int64_t *remove_ids, size_t n_remove, bool durable)
+{
     if (!db || !repo_key || !branch || (n_add && !adds) || (n_remove && !remove_ids))
         return -EINVAL;
     for (size_t i = 0; i < n_add; i++) {
@@ -28,7 +36,7 @@ int journal_apply(struct meta_db *db, const char *repo_key, const char *branch,
         return 0;
     pthread_mutex_lock(&db->mu);
     sqlite3_stmt *ins = NULL, *del = NULL;
-    int rc = meta_tx_begin(db, true);
+    int rc = meta_tx_begin(db, durable);
     if (rc)
         goto out;
     /* Prepared per call instead of widening meta_i.h's statement table:
@@ -69,7 +77,7 @@ int journal_apply(struct meta_db *db, const char *repo_key, const char *branch,
     }
     sqlite3_finalize(ins);
     sqlite3_finalize(del);
-    rc = meta_tx_end(db, true, rc);
+    rc = meta_tx_end(db, durable, rc);
 out:
     pthread_mutex_unlock(&db->mu);
     return rc;
@@ -110,6 +118,46 @@ int overlay_put_attrs(struct meta_db *db, const char *repo_key, const char *bran
     sqlite3_bind_int(st, 12, e->is_local_pending);
     rc = meta_step_done(st);
     sqlite3_finalize(st);
+    rc = meta_tx_end(db, false, rc);
+out:
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}
+
+int overlay_rename_file_attrs(struct meta_db *db, const char *repo_key, const char *branch,
+                              const char *old_path, const char *new_path)
+{
+    if (!db || !repo_key || !branch || !old_path || !*old_path || !new_path || !*new_path)
+        return -EINVAL;
+    pthread_mutex_lock(&db->mu);
+    sqlite3_stmt *del = NULL, *mv = NULL;
+    int rc = meta_tx_begin(db, false);
+    if (rc)
+        goto out;
+    if (sqlite3_prepare_v2(db->db,
+                           "DELETE FROM overlay WHERE repo_key = ?1 AND branch = ?2 AND path = ?3",
+                           -1, &del, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db->db,
+                           "UPDATE overlay SET path = ?4, parent = ?5"
+                           " WHERE repo_key = ?1 AND branch = ?2 AND path = ?3",
+                           -1, &mv, NULL) != SQLITE_OK)
+        rc = -EIO;
+    if (rc == 0) { /* the rename replaces whatever row the target had */
+        meta_bind_text(del, 1, repo_key);
+        meta_bind_text(del, 2, branch);
+        meta_bind_text(del, 3, new_path);
+        rc = meta_step_done(del);
+    }
+    if (rc == 0) {
+        meta_bind_text(mv, 1, repo_key);
+        meta_bind_text(mv, 2, branch);
+        meta_bind_text(mv, 3, old_path);
+        meta_bind_text(mv, 4, new_path);
+        meta_bind_parent(mv, 5, new_path);
+        rc = meta_step_done(mv);
+    }
+    sqlite3_finalize(del);
+    sqlite3_finalize(mv);
     rc = meta_tx_end(db, false, rc);
 out:
     pthread_mutex_unlock(&db->mu);

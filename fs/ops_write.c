@@ -728,6 +728,30 @@ fail:
 
 static void fh_drop(struct hm_write *hw, struct hm_write_fh *fh, bool reply_err_ok);
 
+/* Handles the kernel may never release (the session ends with files
+ * open, e.g. SIGTERM) are freed by hm_write_stop. */
+static void fh_track(struct hm_write *hw, struct hm_write_fh *fh)
+{
+    pthread_mutex_lock(&hw->mu);
+    fh->prev = NULL;
+    fh->next = hw->fhs;
+    if (hw->fhs)
+        hw->fhs->prev = fh;
+    hw->fhs = fh;
+    pthread_mutex_unlock(&hw->mu);
+}
+
+static void fh_untrack_locked(struct hm_write *hw, struct hm_write_fh *fh)
+{
+    if (fh->prev)
+        fh->prev->next = fh->next;
+    else if (hw->fhs == fh)
+        hw->fhs = fh->next;
+    if (fh->next)
+        fh->next->prev = fh->prev;
+    fh->prev = fh->next = NULL;
+}
+
 static void reply_open_fh(fuse_req_t req, struct hm_write *hw, struct hm_write_fh *fh,
                           struct fuse_file_info *fi)
 {
@@ -739,6 +763,7 @@ static void reply_open_fh(fuse_req_t req, struct hm_write *hw, struct hm_write_f
     fi->fh = (uintptr_t)fh;
     fi->keep_cache = 0; /* local content changes: never trust old pages */
     fi->direct_io = 0;
+    fh_track(hw, fh);
     if (fuse_reply_open(req, fi) != 0) {
         node_close(hw->ms->nodes, fh->base.ino);
         fh_drop(hw, fh, false);
@@ -752,6 +777,9 @@ static void fh_drop(struct hm_write *hw, struct hm_write_fh *fh, bool notify)
     struct wfile *wf = fh->wf;
     struct wfile *gone = NULL;
     bool was_written = false;
+    pthread_mutex_lock(&hw->mu);
+    fh_untrack_locked(hw, fh);
+    pthread_mutex_unlock(&hw->mu);
     if (wf) {
         pthread_mutex_lock(&hw->mu);
         wf->handles--;
@@ -1131,6 +1159,7 @@ static void hw_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
     fi->keep_cache = 0;
     if (hw->worker)
         commit_worker_touch(hw->worker);
+    fh_track(hw, fh);
     if (fuse_reply_create(req, &e, fi) != 0) {
         fh_drop(hw, fh, false);
         node_close(hw->ms->nodes, ino);
@@ -1579,6 +1608,15 @@ int hm_write_stop(struct mount_state *ms)
         return r; /* the worker still uses the state below: leave it to exit() */
     memset(&ms->hooks, 0, sizeof(ms->hooks));
     pthread_mutex_lock(&hw->mu);
+    while (hw->fhs) { /* never released: the session ended with them open */
+        struct hm_write_fh *fh = hw->fhs;
+        fh_untrack_locked(hw, fh);
+        if (fh->rfd >= 0)
+            close(fh->rfd);
+        if (fh->rf)
+            reader_file_free(fh->rf);
+        free(fh);
+    }
     while (hw->wfiles) {
         struct wfile *wf = hw->wfiles;
         hw->wfiles = wf->next;

@@ -313,16 +313,10 @@ static int rename_file(struct hm_write *hw, const char *src, const char *dst, bo
         r = pending_delete(hw->pending, src, false, remote_src);
     }
     if (r == 0) {
-        /* skip the (durable, fsync'ing) overlay writes when there is no row */
-        struct overlay_entry o;
-        memset(&o, 0, sizeof(o));
-        if (overlay_get(ms->meta, ms->repo_key, ms->revision, dst, &o) == 0)
-            (void)overlay_delete(ms->meta, ms->repo_key, ms->revision, dst, false);
-        overlay_entry_clear(&o);
-        memset(&o, 0, sizeof(o));
-        if (overlay_get(ms->meta, ms->repo_key, ms->revision, src, &o) == 0)
-            (void)overlay_rename(ms->meta, ms->repo_key, ms->revision, src, dst);
-        overlay_entry_clear(&o);
+        /* the file's mode/times follow it (rsync sets them on the temp name) */
+        int orr = overlay_rename_file_attrs(ms->meta, ms->repo_key, ms->revision, src, dst);
+        if (orr < 0)
+            hm_warn("rename: attributes of %s not moved: %s", src, strerror(-orr));
     }
     return r;
 }

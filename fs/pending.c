@@ -558,7 +558,8 @@ int pending_rename(struct pending *p, const char *old_path, const char *new_path
     }
     if (ret < 0)
         goto out;
-    ret = journal_apply(p->db, p->repo_key, p->branch, adds, n, new_ids, d.ids, d.n);
+    /* WAL-durable (kill -9), not fsync'ed: rsync renames every file it writes */
+    ret = journal_apply_ex(p->db, p->repo_key, p->branch, adds, n, new_ids, d.ids, d.n, false);
     if (ret < 0)
         goto out;
     for (size_t j = 0; j < n; j++) {

@@ -72,6 +72,8 @@ struct reuse_src {
     char commit[HUB_SHA1_HEX];
 };
 
+struct hm_write_fh;
+
 struct hm_write {
     struct mount_state *ms;
     struct staging *staging;
@@ -80,6 +82,7 @@ struct hm_write {
     pthread_mutex_t mu; /* protects wfiles and every wfile */
     struct wfile *wfiles;
     struct reuse_src *reuse; /* protected by mu */
+    struct hm_write_fh *fhs;  /* open handles (protected by mu), see hm_write_fh */
 };
 
 /* Handle behind fi->fh for files handled by the write path. */
@@ -90,6 +93,7 @@ struct hm_write_fh {
     struct reader_file *rf; /* read-only handle on committed content, or NULL */
     bool writable;
     bool error_reported; /* a commit failure was returned through this handle */
+    struct hm_write_fh *prev, *next; /* hm_write.fhs: freed at exit if never released */
 };
 
 static inline struct hm_write *HW(fuse_req_t req)

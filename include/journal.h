@@ -102,6 +102,13 @@ int journal_replace_path(struct meta_db *db, const char *repo_key, const char *b
 int journal_apply(struct meta_db *db, const char *repo_key, const char *branch,
                   const struct journal_op *adds, size_t n_add, int64_t *add_ids,
                   const int64_t *remove_ids, size_t n_remove) __attribute__((warn_unused_result));
+/* The same; durable == false commits with synchronous=NORMAL (survives
+ * kill -9 through the WAL, a power loss may take it back): for renames of
+ * pending files, which rsync does once per file. */
+int journal_apply_ex(struct meta_db *db, const char *repo_key, const char *branch,
+                     const struct journal_op *adds, size_t n_add, int64_t *add_ids,
+                     const int64_t *remove_ids, size_t n_remove, bool durable)
+    __attribute__((warn_unused_result));
 
 /* ---- local overlay ------------------------------------------------------ */
 
@@ -140,6 +147,12 @@ int overlay_put(struct meta_db *db, const char *repo_key, const char *branch,
  * (cache/journal_apply.c). */
 int overlay_put_attrs(struct meta_db *db, const char *repo_key, const char *branch,
                       const struct overlay_entry *e) __attribute__((warn_unused_result));
+/* Moves the attribute row of ONE file from old_path to new_path (replacing
+ * new_path's row), synchronous=NORMAL like overlay_put_attrs.  Added by the
+ * write path for rename of files; directories use overlay_rename. */
+int overlay_rename_file_attrs(struct meta_db *db, const char *repo_key, const char *branch,
+                              const char *old_path, const char *new_path)
+    __attribute__((warn_unused_result));
 /* Deletes path (and with `recursive`, everything under path + "/").
  * Deleting a path that has no row is not an error. */
 int overlay_delete(struct meta_db *db, const char *repo_key, const char *branch,
