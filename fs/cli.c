@@ -2,18 +2,20 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
-static int cli_status(const char *mnt)
+static int cli_status(const char *mnt, bool json)
 {
     char buf[4096];
-    ssize_t n = getxattr(mnt, "user.hub.status", buf, sizeof(buf) - 1);
+    ssize_t n = getxattr(mnt, json ? "user.hub.status.json" : "user.hub.status", buf,
+                         sizeof(buf) - 1);
     if (n < 0) {
         if (errno == ENODATA || errno == ENOTSUP)
-            fprintf(stderr, "hubmount: %s is not a writable hubmount branch mount\n", mnt);
+            fprintf(stderr, "hubmount: %s is not a hubmount mount\n", mnt);
         else
             fprintf(stderr, "hubmount: %s: %s\n", mnt, strerror(errno));
         return 1;
@@ -39,18 +41,37 @@ static int cli_sync(const char *mnt)
         }
         fprintf(stderr, "hubmount: sync of %s failed: %s (the changes stay pending)\n", mnt,
                 strerror(err));
-        (void)cli_status(mnt);
+        (void)cli_status(mnt, false);
         return 1;
     }
     return 0;
 }
 
-int hm_cli(const char *command, const char *mountpoint)
+bool hm_cli_command(int argc, char **argv)
 {
+    return argc >= 3 && (strcmp(argv[1], "status") == 0 || strcmp(argv[1], "sync") == 0);
+}
+
+int hm_cli(int argc, char **argv)
+{
+    const char *command = argv[1], *mnt = NULL;
+    bool json = false;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0 && strcmp(command, "status") == 0) {
+            json = true;
+        } else if (!mnt && argv[i][0] != '-') {
+            mnt = argv[i];
+        } else {
+            fprintf(stderr, "usage: hubmount status [--json] MOUNTPOINT | hubmount sync "
+                            "MOUNTPOINT\n");
+            return 1;
+        }
+    }
+    if (!mnt) {
+        fprintf(stderr, "hubmount %s: no mount point given\n", command);
+        return 1;
+    }
     if (strcmp(command, "status") == 0)
-        return cli_status(mountpoint);
-    if (strcmp(command, "sync") == 0)
-        return cli_sync(mountpoint);
-    fprintf(stderr, "hubmount: unknown command %s\n", command);
-    return 1;
+        return cli_status(mnt, json);
+    return cli_sync(mnt);
 }

@@ -1,4 +1,4 @@
-/* cli.h — `hubmount status MOUNTPOINT` and `hubmount sync MOUNTPOINT`:
+/* cli.h — `hubmount status [--json] MOUNTPOINT` and `hubmount sync MOUNTPOINT`:
  * talk to a running mount through the filesystem itself, so no socket
  * or pid file is needed.
  *
@@ -12,7 +12,12 @@
 #ifndef HUBMOUNT_FS_CLI_H
 #define HUBMOUNT_FS_CLI_H
 
-/* Runs the command; returns the process exit code. */
-int hm_cli(const char *command, const char *mountpoint);
+#include <stdbool.h>
+
+/* Is argv a command line of these commands (argv[1] status or sync)? */
+bool hm_cli_command(int argc, char **argv);
+/* Runs the command of argv (as given to main); returns the process exit
+ * code.  status --json prints user.hub.status.json: one JSON object. */
+int hm_cli(int argc, char **argv);
 
 #endif

@@ -43,6 +43,7 @@ struct commit_worker {
     int64_t last_commit_time;
     int last_error;
     int64_t last_error_time;
+    struct hub_progress progress; /* uploads of the running attempt (atomics, no mu) */
 };
 
 static int64_t mono_ms(void)
@@ -434,7 +435,12 @@ static int run_attempt(struct commit_worker *w)
             if (!a[i].satisfied)
                 a[i].op = send[k++];
         if (ret == 0) {
-            hm_info("commit: %.12s on %s (%zu operation(s))", commit, w->branch, n_send);
+            size_t n_add = 0;
+            for (size_t i = 0; i < n_send; i++)
+                n_add += send[i].kind == HUB_OP_ADD;
+            /* the one line per commit: id, files, bytes */
+            hm_info("commit: %s on %s: %zu file(s) added or changed, %zu deleted, %llu bytes",
+                    commit, w->branch, n_add, n_send - n_add, (unsigned long long)bytes);
             /* operations satisfied before sending count as carried too */
             for (size_t i = 0; i < n_ops; i++)
                 a[i].satisfied = false;
@@ -503,6 +509,7 @@ static void *worker_main(void *arg)
 {
     struct commit_worker *w = arg;
     bool drained = false;
+    hub_progress_bind(&w->progress); /* hub_commit reports its uploads there */
     pthread_mutex_lock(&w->mu);
     for (;;) {
         struct pending_stats ps;
@@ -609,6 +616,7 @@ int commit_worker_start(const struct commit_worker_config *cfg, struct commit_wo
     w->cfg.summary = w->summary;
     if (cfg->head)
         snprintf(w->head, sizeof(w->head), "%s", cfg->head);
+    w->progress.interval_s = cfg->progress_s;
     /* Resumed operations wait one quiet period too: the mount just started. */
     w->last_activity = mono_ms();
     pthread_mutex_init(&w->mu, NULL);
@@ -766,6 +774,12 @@ void commit_worker_status(struct commit_worker *w, struct commit_worker_status *
     out->last_error = w->last_error;
     out->last_error_time = w->last_error_time;
     pthread_mutex_unlock(&w->mu);
+    out->upload_total = atomic_load(&w->progress.total);
+    out->upload_sent = out->upload_total ? atomic_load(&w->progress.sent) : 0;
+    if (out->upload_sent > out->upload_total)
+        out->upload_sent = out->upload_total;
+    out->upload_files = out->upload_total ? atomic_load(&w->progress.files) : 0;
+    out->upload_files_done = out->upload_total ? atomic_load(&w->progress.files_done) : 0;
 }
 
 void commit_worker_head(struct commit_worker *w, char out[HUB_SHA1_HEX])

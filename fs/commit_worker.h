@@ -86,6 +86,7 @@ struct commit_worker_config {
     unsigned retry_max_ms;    /* backoff cap (0 = 300000) */
     int max_rebase;           /* 412 retries per attempt (0 = 5) */
     const char *summary;      /* commit title; NULL = COMMIT_DEFAULT_SUMMARY */
+    unsigned progress_s;      /* an upload progress log line this often (0 = none) */
     struct commit_worker_hooks hooks;
 };
 
@@ -130,6 +131,9 @@ struct commit_worker_status {
     int64_t last_commit_time;     /* unix seconds */
     int last_error;               /* positive errno of the last failed attempt, 0 if the last succeeded */
     int64_t last_error_time;
+    uint64_t upload_total;        /* LFS bytes being uploaded now (0: no upload running) */
+    uint64_t upload_sent;         /* of those, sent so far */
+    unsigned upload_files, upload_files_done;
 };
 void commit_worker_status(struct commit_worker *w, struct commit_worker_status *out);
 

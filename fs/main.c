@@ -38,7 +38,8 @@ static void usage(FILE *out, const char *prog)
             "repos) or hub (models/NAMESPACE/REPO for any namespace); a directory\n"
             "REPO@REV (REV percent-encoded, e.g. REPO@refs%%2Fpr%%2F1) is that revision.\n"
             "\n"
-            "       %s status MOUNTPOINT   pending changes, last commit, last error\n"
+            "       %s status [--json] MOUNTPOINT   pending changes, uploads, last commit,\n"
+            "                                        last error (--json: one JSON object)\n"
             "       %s sync MOUNTPOINT     commit pending changes now (exit 1 on failure)\n"
             "\n",
             prog, prog, prog);
@@ -78,8 +79,8 @@ int main(int argc, char *argv[])
     int exit_code = HM_EXIT_USAGE;
 
     /* hubmount status|sync MOUNTPOINT: ask a running mount (fs/cli.c) */
-    if (argc == 3 && (strcmp(argv[1], "status") == 0 || strcmp(argv[1], "sync") == 0))
-        return hm_cli(argv[1], argv[2]);
+    if (hm_cli_command(argc, argv))
+        return hm_cli(argc, argv);
     memset(&cmd, 0, sizeof cmd);
     memset(&ops, 0, sizeof ops);
     ms_init(&ms);
@@ -111,7 +112,7 @@ int main(int argc, char *argv[])
     }
     if (hm_options_finish(&opt) < 0)
         goto out1;
-    enum hm_log_level level = cmd.debug ? HM_LOG_DEBUG : HM_LOG_INFO;
+    enum hm_log_level level = cmd.debug ? HM_LOG_DEBUG : (enum hm_log_level)opt.log_level;
     if (hm_log_init(opt.log_file ? HM_LOG_FILE : HM_LOG_STDERR, level, opt.log_file) < 0) {
         fprintf(stderr, "hubmount: cannot open log file %s\n", opt.log_file);
         goto out1;
@@ -129,7 +130,7 @@ int main(int argc, char *argv[])
 
     if (!opt.max_read_given && fuse_opt_add_arg(&args, "-omax_read=1048576") != 0)
         goto out1;
-    if (ms.read_only && !opt.ro && fuse_opt_add_arg(&args, "-oro") != 0)
+    if ((ms.read_only || opt.offline) && !opt.ro && fuse_opt_add_arg(&args, "-oro") != 0)
         goto out1;
     if (fuse_opt_add_arg(&args, "-osubtype=hubmount") != 0 || add_fsname(&args, opt.source) != 0)
         goto out1;

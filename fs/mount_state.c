@@ -3,6 +3,7 @@
 #include "mount_state.h"
 
 #include "blocks.h"
+#include "hfcache.h"
 #include "log.h"
 #include "meta.h"
 #include "reader.h"
@@ -29,6 +30,8 @@ void ms_init(struct mount_state *ms)
 void ms_destroy(struct mount_state *ms)
 {
     reader_free(ms->reader);
+    hfcache_free(ms->hf);
+    ms->hf = NULL;
     node_table_free(ms->nodes);
     if (ms->blocks)
         blocks_close(ms->blocks);
@@ -126,6 +129,12 @@ int ms_open_caches(struct mount_state *ms)
     if (ret < 0) {
         fprintf(stderr, "hubmount: cannot open content cache %s: %s\n", path, strerror(-ret));
         return ret;
+    }
+    if (o->hf_cache) {
+        ret = hfcache_new(o->hf_cache, &ms->hf);
+        if (ret < 0)
+            return ret;
+        hm_debug("reusing verified content of the Hugging Face cache %s", o->hf_cache);
     }
     return node_table_new(&ms->nodes);
 }
@@ -280,8 +289,10 @@ int ms_repo_open(struct mount_state *ms, unsigned reader_workers)
     classify_revision(ms, &info);
     if (opt->ro)
         ms->read_only = true;
-    if (opt->offline)
+    if (opt->offline) {
         ms->is_branch = false;
+        ms->read_only = true; /* nothing could be committed: EROFS, not a queue */
+    }
 
     /* Immutable content may be cached by the kernel for long; a branch
      * only as long as a poll period (invalidations cover the rest). */
@@ -296,6 +307,7 @@ int ms_repo_open(struct mount_state *ms, unsigned reader_workers)
         .hub = hub_real_ops(ms->hub),
         .src = &ms->src,
         .blocks = ms->blocks,
+        .hf = ms->hf,
         .workers = reader_workers,
     };
     if (reader_new(&rc, &ms->reader) < 0)

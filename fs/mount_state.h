@@ -26,6 +26,7 @@
 struct meta_db;
 struct blocks;
 struct reader;
+struct hfcache;
 
 /* Hooks the write path installs (fs/ops_write.c) so the read path's
  * handlers see local state.  All may be NULL (read-only build or mount).
@@ -82,6 +83,7 @@ struct mount_state {
     struct blocks *blocks;
     struct node_table *nodes;
     struct reader *reader;
+    struct hfcache *hf;   /* Hugging Face cache to reuse (fs/hfcache.h), may be NULL */
     struct fuse_session *se;
     uid_t uid;
     gid_t gid;

@@ -34,6 +34,7 @@ static void sub_free(struct ns_sub *s)
     s->ms.hub = NULL;
     s->ms.meta = NULL;
     s->ms.blocks = NULL;
+    s->ms.hf = NULL;
     memset(&s->ms.ident, 0, sizeof s->ms.ident);
     ms_destroy(&s->ms);
     free(s);
@@ -55,6 +56,7 @@ static int sub_make(const struct ns_node *n, struct ns_sub **out)
     s->ms.hub = t->hub;
     s->ms.meta = t->meta;
     s->ms.blocks = t->blocks;
+    s->ms.hf = t->hf;
     s->ms.se = t->se;
     s->ms.uid = t->uid;
     s->ms.gid = t->gid;

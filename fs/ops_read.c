@@ -10,6 +10,7 @@
 #include "meta.h"
 #include "mount_state.h"
 #include "reader.h"
+#include "status.h"
 #include "tree.h"
 
 #include <curl/curl.h>
@@ -794,9 +795,13 @@ static void hm_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
         return;
     }
     char val[4096];
-    if ((strcmp(name, XA_PREFIX "status") == 0 || strcmp(name, XA_PREFIX "sync") == 0) &&
+    bool status_json = strcmp(name, XA_PREFIX "status.json") == 0;
+    bool status = status_json || strcmp(name, XA_PREFIX "status") == 0;
+    if ((status || strcmp(name, XA_PREFIX "sync") == 0) &&
         ms->hooks.status) /* hubmount status / sync (fs/cli.c) */
         ret = ms->hooks.status(ms->hooks.ctx, name + sizeof XA_PREFIX - 1, val, sizeof val);
+    else if (status) /* a mount without a commit worker: what it shows */
+        ret = hm_status_format(ms, NULL, status_json, val, sizeof val);
     else
         ret = xattr_value(ms, &ni, name + sizeof XA_PREFIX - 1, val, sizeof val);
     node_info_clear(&ni);

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "meta.h"
 #include "reader.h"
+#include "status.h"
 #include "tree.h"
 #include "write_i.h"
 
@@ -1479,14 +1480,6 @@ static int cw_visited(void *ctx, char ***dirs, size_t *n)
 
 /* ---- hubmount status ------------------------------------------------------------------ */
 
-static void fmt_time(int64_t t, char *out, size_t cap)
-{
-    struct tm tm;
-    time_t tt = (time_t)t;
-    if (!t || !gmtime_r(&tt, &tm) || strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        snprintf(out, cap, "-");
-}
-
 static int hook_status(void *ctx, const char *what, char *buf, size_t cap)
 {
     struct hm_write *hw = ctx;
@@ -1497,30 +1490,10 @@ static int hook_status(void *ctx, const char *what, char *buf, size_t cap)
             return fr == -ENODATA || fr == -ERANGE ? -EIO : fr;
     }
     struct commit_worker_status st;
-    char head[HUB_SHA1_HEX], t1[32], t2[32], t3[32];
     if (!hw->worker)
         return -ENODATA;
     commit_worker_status(hw->worker, &st);
-    ms_commit_get(hw->ms, head, NULL);
-    fmt_time(st.last_commit_time, t1, sizeof(t1));
-    fmt_time(st.last_error_time, t2, sizeof(t2));
-    fmt_time(st.pending.oldest, t3, sizeof(t3));
-    int n = snprintf(buf, cap,
-                     "repo: %s@%s\n"
-                     "head: %s\n"
-                     "pending: %zu operation(s), %zu file(s), %llu bytes (oldest %s)\n"
-                     "failed: %zu\n"
-                     "committing: %s (%llu bytes in this attempt)\n"
-                     "commits: %d since mount, last %s at %s\n"
-                     "last error: %s%s%s\n",
-                     hw->ms->src.repo_id, hw->ms->revision, head, st.pending.n_ops,
-                     st.pending.n_files, (unsigned long long)st.pending.bytes, t3,
-                     st.pending.n_failed, st.committing ? "yes" : "no",
-                     (unsigned long long)st.attempt_bytes, st.n_commits,
-                     st.last_commit[0] ? st.last_commit : "-", t1,
-                     st.last_error ? strerror(st.last_error) : "none", st.last_error ? " at " : "",
-                     st.last_error ? t2 : "");
-    return n < 0 || (size_t)n >= cap ? -ERANGE : 0;
+    return hm_status_format(hw->ms, &st, strcmp(what, "status.json") == 0, buf, cap);
 }
 
 /* ---- set-up --------------------------------------------------------------------------- */
@@ -1576,6 +1549,7 @@ int hm_write_start(struct mount_state *ms)
         .delay_ms = (unsigned)ms->opt->commit_delay * 1000u,
         .window_ms = (unsigned)ms->opt->commit_window * 1000u,
         .summary = ms->opt->commit_message,
+        .progress_s = (unsigned)ms->opt->progress,
         .hooks = {.ctx = hw,
                   .head_get = cw_head_get,
                   .publish = cw_publish,

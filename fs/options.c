@@ -3,6 +3,7 @@
  * and one line in the help text below. */
 #include "options.h"
 
+#include "hfcache.h"
 #include "log.h"
 
 #include <errno.h>
@@ -11,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 enum {
@@ -32,8 +35,12 @@ static const struct fuse_opt hm_opt_table[] = {
     HM_OPT("commit_delay=%d", commit_delay, 0),
     HM_OPT("commit_window=%d", commit_window, 0),
     HM_OPT("commit_message=%s", commit_message, 0),
+    HM_OPT("progress=%d", progress, 0),
     HM_OPT("log_file=%s", log_file, 0),
+    HM_OPT("log_level=%s", log_level_str, 0),
     HM_OPT("offline", offline, 1),
+    HM_OPT("hf_cache=%s", hf_cache, 0),
+    HM_OPT("no_hf_cache", no_hf_cache, 1),
     FUSE_OPT_KEY("ro", KEY_RO),
     FUSE_OPT_KEY("max_read=", KEY_MAX_READ),
     FUSE_OPT_KEY("max_threads=", KEY_MAX_THREADS),
@@ -102,6 +109,7 @@ int hm_options_parse(struct fuse_args *args, struct hm_options *o)
     o->poll = HM_DEFAULT_POLL;
     o->commit_delay = HM_DEFAULT_COMMIT_DELAY;
     o->commit_window = HM_DEFAULT_COMMIT_WINDOW;
+    o->progress = HM_DEFAULT_PROGRESS;
     o->max_read = HM_MAX_READ;
     if (fuse_opt_parse(args, o, hm_opt_table, opt_proc) == -1)
         return -EINVAL;
@@ -189,9 +197,58 @@ static int make_absolute(char **path)
     return 0;
 }
 
+/* huggingface_hub's truthy spellings of HF_HUB_OFFLINE. */
+static bool env_true(const char *name)
+{
+    const char *v = getenv(name);
+    return v && (strcmp(v, "1") == 0 || strcasecmp(v, "on") == 0 ||
+                 strcasecmp(v, "yes") == 0 || strcasecmp(v, "true") == 0);
+}
+
+static int parse_log_level(const char *s)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    for (int i = 0; i < 4; i++)
+        if (strcasecmp(s, names[i]) == 0)
+            return i;
+    if (strcasecmp(s, "warning") == 0)
+        return HM_LOG_WARN;
+    return -1;
+}
+
+/* The Hugging Face hub cache to reuse: -o hf_cache=DIR, else the default
+ * folder when it exists (nothing to reuse otherwise), never with
+ * -o no_hf_cache. */
+static int finish_hf_cache(struct hm_options *o)
+{
+    if (o->no_hf_cache) {
+        free(o->hf_cache);
+        o->hf_cache = NULL;
+        return 0;
+    }
+    if (o->hf_cache)
+        return make_absolute(&o->hf_cache);
+    char dir[PATH_MAX];
+    struct stat st;
+    if (hfcache_default_dir(dir, sizeof dir) < 0 || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return 0;
+    o->hf_cache = strdup(dir);
+    if (!o->hf_cache)
+        return -ENOMEM;
+    return make_absolute(&o->hf_cache);
+}
+
 int hm_options_finish(struct hm_options *o)
 {
     int ret;
+    if (env_true("HF_HUB_OFFLINE"))
+        o->offline = 1;
+    o->log_level = HM_LOG_INFO;
+    if (o->log_level_str && (o->log_level = parse_log_level(o->log_level_str)) < 0) {
+        fprintf(stderr, "hubmount: bad log_level: %s (error, warn, info or debug)\n",
+                o->log_level_str);
+        return -EINVAL;
+    }
     if (!o->cache_dir) {
         o->cache_dir = default_cache_dir();
         if (!o->cache_dir) {
@@ -217,12 +274,18 @@ int hm_options_finish(struct hm_options *o)
         fprintf(stderr, "hubmount: bad cache_size: %s\n", o->cache_size_str);
         return -EINVAL;
     }
-    if (o->poll < 0 || o->commit_delay < 0 || o->commit_window < 0) {
-        fprintf(stderr, "hubmount: poll, commit_delay and commit_window must be >= 0\n");
+    if (o->poll < 0 || o->commit_delay < 0 || o->commit_window < 0 || o->progress < 0) {
+        fprintf(stderr, "hubmount: poll, commit_delay, commit_window and progress must be "
+                        ">= 0\n");
         return -EINVAL;
     }
     if (o->commit_window < o->commit_delay)
         o->commit_window = o->commit_delay;
+    ret = finish_hf_cache(o);
+    if (ret < 0) {
+        fprintf(stderr, "hubmount: bad hf_cache: %s\n", strerror(-ret));
+        return ret;
+    }
     return 0;
 }
 
@@ -241,8 +304,15 @@ void hm_options_help(void)
            "    -o commit_delay=SEC    quiet time after the last close before a commit (default: %d)\n"
            "    -o commit_window=SEC   longest wait before pending changes are committed (default: %d)\n"
            "    -o commit_message=TEXT summary of batched commits (default: generated)\n"
+           "    -o progress=SEC        log upload progress every SEC seconds, 0 = never (default: %d)\n"
            "    -o log_file=FILE       log to FILE (default: stderr with -f, syslog otherwise)\n"
-           "    -o offline             no network: serve only what the caches hold (default: off)\n"
+           "    -o log_level=LEVEL     error, warn, info or debug (default: info; -d: debug)\n"
+           "    -o offline             no network: serve only what the caches hold, read-only\n"
+           "                           (default: off; HF_HUB_OFFLINE=1 turns it on)\n"
+           "    -o hf_cache=DIR        reuse file content of this Hugging Face hub cache, verified\n"
+           "                           by hash (default: $HF_HUB_CACHE, $HF_HOME/hub or\n"
+           "                           ~/.cache/huggingface/hub when it exists)\n"
+           "    -o no_hf_cache         never read from the Hugging Face cache\n"
            "    -o max_read=N          largest read request in bytes (default: %u)\n"
            "    -o max_threads=N       FUSE worker threads (default: %d)\n"
            "    fstab-only options (_netdev, noauto, nofail, auto, user, users, defaults,\n"
@@ -256,7 +326,7 @@ void hm_options_help(void)
            "    4  revision not found\n"
            "    5  Hub unreachable or failing (network, 5xx after retries)\n",
            HM_DEFAULT_CACHE_SIZE, HM_DEFAULT_POLL, HM_DEFAULT_COMMIT_DELAY,
-           HM_DEFAULT_COMMIT_WINDOW, HM_MAX_READ, HM_DEFAULT_MAX_THREADS);
+           HM_DEFAULT_COMMIT_WINDOW, HM_DEFAULT_PROGRESS, HM_MAX_READ, HM_DEFAULT_MAX_THREADS);
 }
 
 void hm_options_free(struct hm_options *o)
@@ -268,5 +338,7 @@ void hm_options_free(struct hm_options *o)
     free(o->cache_size_str);
     free(o->commit_message);
     free(o->log_file);
+    free(o->log_level_str);
+    free(o->hf_cache);
     memset(o, 0, sizeof *o);
 }

@@ -34,8 +34,13 @@ struct hm_options {
     int commit_delay;     /* quiet seconds before a batched commit */
     int commit_window;    /* longest wait before a commit, seconds */
     char *commit_message; /* summary of batched commits, NULL = default */
+    int progress;         /* seconds between upload progress log lines, 0 = none */
     char *log_file;       /* -o log_file= */
-    int offline;          /* serve from the caches only */
+    char *log_level_str;  /* -o log_level= as given */
+    int log_level;        /* enum hm_log_level after hm_options_finish */
+    int offline;          /* serve from the caches only (-o offline, HF_HUB_OFFLINE=1) */
+    char *hf_cache;       /* -o hf_cache=DIR: the Hugging Face hub cache to reuse */
+    int no_hf_cache;      /* -o no_hf_cache */
     bool max_read_given;    /* user passed max_read= (else we pass 1 MiB) */
     unsigned max_read;      /* what the kernel is told (init must repeat it) */
     bool max_threads_given; /* user passed max_threads= (else HM_DEFAULT_MAX_THREADS) */
@@ -45,6 +50,7 @@ struct hm_options {
 #define HM_DEFAULT_POLL 30
 #define HM_DEFAULT_COMMIT_DELAY 5
 #define HM_DEFAULT_COMMIT_WINDOW 60
+#define HM_DEFAULT_PROGRESS 10
 #define HM_DEFAULT_MAX_THREADS 64
 #define HM_MAX_READ (1024u * 1024u)
 
@@ -52,8 +58,10 @@ struct hm_options {
  * stderr and returns -EINVAL on a bad value. */
 int hm_options_parse(struct fuse_args *args, struct hm_options *o)
     __attribute__((warn_unused_result));
-/* Defaults that depend on the environment (cache dir) and value checks;
- * after it cache_dir is absolute and cache_size set. */
+/* Defaults that depend on the environment (cache dir, HF_HUB_OFFLINE, the
+ * Hugging Face cache) and value checks; after it cache_dir is absolute,
+ * cache_size and log_level set, and hf_cache is the folder to reuse or
+ * NULL.  `debug` is -d (log level debug unless log_level= says more). */
 int hm_options_finish(struct hm_options *o) __attribute__((warn_unused_result));
 /* hubmount's option list with defaults and the exit codes (after libfuse's). */
 void hm_options_help(void);

@@ -25,6 +25,7 @@
  * request. */
 #include "reader.h"
 
+#include "hfcache.h"
 #include "log.h"
 
 #include <errno.h>
@@ -34,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define BS ((uint64_t)BLOCKS_SIZE)
 #define SEQ_SLACK (4u * 1024u * 1024u) /* out-of-order tolerance of async reads */
@@ -68,6 +70,7 @@ struct robj {
     char commit[HUB_SHA1_HEX];
     struct hstream *hs;
     bool bad; /* reader.lock: failed verification, never serve it */
+    int hf_fd; /* verified blob of the Hugging Face cache (fs/hfcache.h), or -1 */
 };
 
 struct fetch {
@@ -89,6 +92,7 @@ struct reader {
     struct hub_ops hub;
     const struct hub_source *src;
     struct blocks *bc;
+    struct hfcache *hf; /* may be NULL */
     unsigned n_workers;
     pthread_t *threads;
     unsigned n_started;
@@ -172,6 +176,8 @@ static void robj_put(struct reader *r, struct robj *o)
         return;
     if (o->hs)
         hs_put(r, o->hs);
+    if (o->hf_fd >= 0)
+        close(o->hf_fd);
     free(o->path);
     free(o);
 }
@@ -504,6 +510,7 @@ int reader_new(const struct reader_config *cfg, struct reader **out)
     r->hub = cfg->hub;
     r->src = cfg->src;
     r->bc = cfg->blocks;
+    r->hf = cfg->hf;
     r->n_workers = cfg->workers ? cfg->workers : READER_WORKERS;
     r->threads = calloc(r->n_workers, sizeof *r->threads);
     if (!r->threads) {
@@ -569,6 +576,7 @@ int reader_file_new(struct reader *r, const char *path, const char *commit,
     if (!o->path)
         goto nomem;
     o->refs = 1;
+    o->hf_fd = -1;
     o->size = e->size;
     snprintf(o->commit, sizeof o->commit, "%s", commit);
     if (e->is_lfs && e->sha256[0]) {
@@ -577,6 +585,14 @@ int reader_file_new(struct reader *r, const char *path, const char *commit,
     } else {
         snprintf(o->key, sizeof o->key, "%s", e->oid);
         o->kind = BLOCKS_GIT_SHA1;
+    }
+    /* Content the Hugging Face cache already holds is read from there
+     * (verified by hfcache_open) unless our own cache has all of it. */
+    if (r->hf && o->size > 0 && r->src &&
+        blocks_first_missing(r->bc, o->key, o->size, 0) != -1) {
+        int fd = hfcache_open(r->hf, r->src->type, r->src->repo_id, o->key, o->kind, o->size);
+        if (fd >= 0)
+            o->hf_fd = fd;
     }
     pthread_mutex_lock(&r->lock);
     o->hs = hs_get(r, o->key, o->kind, o->size);
@@ -611,6 +627,8 @@ bool reader_file_known_good(struct reader_file *f)
 {
     struct reader *r = f->r;
     struct robj *o = f->obj;
+    if (o->hf_fd >= 0)
+        return true; /* verified when the handle was made */
     pthread_mutex_lock(&r->lock);
     enum hs_verdict v = o->hs->verdict;
     pthread_mutex_unlock(&r->lock);
@@ -710,6 +728,22 @@ static void schedule_readahead(struct reader_file *f, uint64_t from, uint64_t to
     pthread_mutex_unlock(&r->lock);
 }
 
+/* From a verified Hugging Face cache blob: len bytes (short only if the
+ * blob shrank under us, which reads as EIO rather than as EOF). */
+static ssize_t hf_read(int fd, uint64_t off, size_t len, char *buf)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = pread(fd, buf + done, len - done, (off_t)(off + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -EIO;
+        done += (size_t)n;
+    }
+    return (ssize_t)done;
+}
+
 ssize_t reader_read(struct reader_file *f, uint64_t off, size_t len, char *buf)
 {
     struct reader *r = f->r;
@@ -718,6 +752,8 @@ ssize_t reader_read(struct reader_file *f, uint64_t off, size_t len, char *buf)
         return 0;
     if (len > o->size - off)
         len = (size_t)(o->size - off);
+    if (o->hf_fd >= 0)
+        return hf_read(o->hf_fd, off, len, buf);
 
     pthread_mutex_lock(&r->lock);
     bool bad = o->bad || o->hs->verdict == HS_MISMATCH;

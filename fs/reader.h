@@ -34,11 +34,13 @@
 
 struct reader;
 struct reader_file;
+struct hfcache;
 
 struct reader_config {
     struct hub_ops hub;           /* read_range is used (a fake in unit tests) */
     const struct hub_source *src; /* must outlive the reader */
     struct blocks *blocks;
+    struct hfcache *hf; /* the Hugging Face cache to read verified blobs from (may be NULL) */
     unsigned workers; /* 0 = READER_WORKERS */
 };
 

@@ -34,6 +34,14 @@ int hub_commit_preupload(struct hub_client *hc, const struct hub_source *src,
 int hub_commit_lfs(struct hub_client *hc, const struct hub_source *src, const char *branch,
                    struct commit_file *files, size_t n) __attribute__((warn_unused_result));
 
+/* Upload progress (progress.c): the progress bound to the calling thread
+ * (hub_progress_bind), and its life through one round of uploads.  All
+ * accept NULL. */
+struct hub_progress *hub_progress_bound(void);
+void hub_progress_begin(struct hub_progress *p, unsigned files, uint64_t total);
+void hub_progress_file_done(struct hub_progress *p);
+void hub_progress_end(struct hub_progress *p, int rc);
+
 /* ---- parsers of the server's answers (pure; fuzzed in tests/fuzz) ---- */
 
 /* /preupload answer {"files": [{path, uploadMode, shouldIgnore, oid}]}:

@@ -100,12 +100,12 @@ out:
 /* PUT [off, off+len) of the file to a pre-signed URL; *etag gets the
  * answer's ETag when asked for. */
 static int put_region(struct hub_client *hc, const char *url, int fd, uint64_t off, uint64_t len,
-                      char *etag, size_t etag_size)
+                      char *etag, size_t etag_size, struct hub_progress *progress)
 {
     struct hub_http_req req = {
         .method = "PUT", .url = url, .auth = false, .retry = true, .long_transfer = true,
         .kind = HUB_REQ_WRITE, .body_fd_set = true, .body_fd = fd, .body_off = off,
-        .body_fd_len = len, .max_response = 1 << 20,
+        .body_fd_len = len, .max_response = 1 << 20, .progress = progress,
     };
     struct hub_http_resp resp;
     int rc = hub_http_do(hc, &req, &resp);
@@ -206,7 +206,7 @@ int hub_lfs_parts_plan(const json_t *header, uint64_t size, struct hub_lfs_part 
 }
 
 static int upload_multipart(struct hub_client *hc, struct commit_file *cf, int fd,
-                            const char *href, const json_t *header)
+                            const char *href, const json_t *header, struct hub_progress *progress)
 {
     json_t *done = NULL, *plist = NULL;
     struct hub_lfs_part *parts = NULL;
@@ -221,7 +221,7 @@ static int upload_multipart(struct hub_client *hc, struct commit_file *cf, int f
     for (size_t i = 0; i < nparts; i++) {
         char etag[160];
         if ((rc = put_region(hc, parts[i].url, fd, parts[i].off, parts[i].len, etag,
-                             sizeof(etag))))
+                             sizeof(etag), progress)))
             goto out;
         json_t *p = json_pack("{s:I, s:s}", "partNumber", (json_int_t)(i + 1), "etag", etag);
         if (!p || json_array_append_new(plist, p)) {
@@ -243,7 +243,7 @@ out:
     return rc;
 }
 
-static int upload_one(struct hub_client *hc, struct commit_file *cf)
+static int upload_one(struct hub_client *hc, struct commit_file *cf, struct hub_progress *progress)
 {
     const char *href = json_string_value(json_object_get(cf->upload, "href"));
     const json_t *header = json_object_get(cf->upload, "header");
@@ -254,9 +254,9 @@ static int upload_one(struct hub_client *hc, struct commit_file *cf)
         return -errno;
     int rc;
     if (json_is_object(header) && json_object_get(header, "chunk_size"))
-        rc = upload_multipart(hc, cf, fd, href, header);
+        rc = upload_multipart(hc, cf, fd, href, header, progress);
     else
-        rc = put_region(hc, href, fd, 0, cf->size, NULL, 0);
+        rc = put_region(hc, href, fd, 0, cf->size, NULL, 0, progress);
     close(fd);
     if (rc == 0 && cf->verify) {
         const char *vhref = json_string_value(json_object_get(cf->verify, "href"));
@@ -266,6 +266,8 @@ static int upload_one(struct hub_client *hc, struct commit_file *cf)
     }
     if (rc)
         hm_warn("hub: upload of %s failed: %s", cf->op->path, strerror(-rc));
+    else
+        hub_progress_file_done(progress);
     return rc;
 }
 
@@ -273,6 +275,7 @@ struct upload_pool {
     struct hub_client *hc;
     struct commit_file **jobs;
     size_t n;
+    struct hub_progress *progress; /* of the thread that called hub_commit, or NULL */
     pthread_mutex_t lock; /* protects next, err */
     size_t next;
     int err; /* first failure; stops the others from starting new jobs */
@@ -287,7 +290,7 @@ static void *upload_worker(void *arg)
         pthread_mutex_unlock(&p->lock);
         if (i >= p->n)
             return NULL;
-        int rc = upload_one(p->hc, p->jobs[i]);
+        int rc = upload_one(p->hc, p->jobs[i], p->progress);
         if (rc) {
             pthread_mutex_lock(&p->lock);
             if (!p->err)
@@ -299,7 +302,11 @@ static void *upload_worker(void *arg)
 
 static int run_uploads(struct hub_client *hc, struct commit_file **jobs, size_t n)
 {
-    struct upload_pool p = {.hc = hc, .jobs = jobs, .n = n};
+    struct upload_pool p = {.hc = hc, .jobs = jobs, .n = n, .progress = hub_progress_bound()};
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += jobs[i]->size;
+    hub_progress_begin(p.progress, (unsigned)n, total);
     pthread_t th[LFS_PARALLEL];
     size_t started = 0;
     pthread_mutex_init(&p.lock, NULL);
@@ -313,6 +320,7 @@ static int run_uploads(struct hub_client *hc, struct commit_file **jobs, size_t 
     for (size_t i = 0; i < started; i++)
         pthread_join(th[i], NULL);
     pthread_mutex_destroy(&p.lock);
+    hub_progress_end(p.progress, p.err);
     return p.err;
 }
 

@@ -55,6 +55,7 @@ struct hop {
     bool head;
     /* request body cursor */
     uint64_t body_pos, body_total;
+    uint64_t counted; /* body bytes added to req->progress by this hop */
     int sink_err;
     bool too_big;
 };
@@ -81,6 +82,11 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
         if (n <= 0) /* the staging file shrank under us: abort the upload */
             return CURL_READFUNC_ABORT;
         c->body_pos += (uint64_t)n;
+        if (r->progress) {
+            atomic_fetch_add(&r->progress->sent, (uint64_t)n);
+            c->counted += (uint64_t)n;
+            hub_progress_tick(r->progress);
+        }
         return (size_t)n;
     }
 }
@@ -91,6 +97,11 @@ static int on_seek(void *ud, curl_off_t offset, int origin)
     struct hop *c = ud;
     if (origin != SEEK_SET || offset < 0 || (uint64_t)offset > c->body_total)
         return CURL_SEEKFUNC_CANTSEEK;
+    if (c->req->progress && c->counted >= c->body_pos - (uint64_t)offset &&
+        (uint64_t)offset < c->body_pos) { /* these bytes will be sent again */
+        atomic_fetch_sub(&c->req->progress->sent, c->body_pos - (uint64_t)offset);
+        c->counted -= c->body_pos - (uint64_t)offset;
+    }
     c->body_pos = (uint64_t)offset;
     return CURL_SEEKFUNC_OK;
 }
@@ -226,6 +237,8 @@ static enum hop_result hop_perform(struct hub_client *hc, CURL *h, const struct 
     hub_buf_reset(&resp->body);
     CURLcode cc = curl_easy_perform(h);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+    if (c.counted && (cc != CURLE_OK || resp->status < 200 || resp->status >= 300))
+        atomic_fetch_sub(&req->progress->sent, c.counted); /* not delivered: sent again */
 
     if (cc == CURLE_OK || (cc == CURLE_WRITE_ERROR && resp->sink_done)) {
         res = HOP_OK;

@@ -40,6 +40,7 @@ struct hub_http_req {
     hub_sink_fn sink;
     hub_sink_reset_fn sink_reset;
     void *sink_ctx;
+    struct hub_progress *progress; /* body bytes are counted here (uploads); may be NULL */
 };
 
 struct hub_http_resp {
@@ -73,6 +74,10 @@ int hub_http_do(struct hub_client *hc, const struct hub_http_req *req,
 void hub_http_header_line(struct hub_http_resp *resp, const char *line, size_t n);
 /* Reset every header-derived field (frees link and location). */
 void hub_http_clear_headers(struct hub_http_resp *resp);
+
+/* Called as upload bytes are counted: logs a progress line when the
+ * progress's interval has passed since the last one (commit_lfs.c). */
+void hub_progress_tick(struct hub_progress *p);
 
 /* 0 for 2xx/3xx, else -hub_errno(status, X-Error-Code, X-Error-Message...) */
 int hub_http_errno(const struct hub_http_resp *resp, enum hub_req_kind kind);

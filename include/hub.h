@@ -7,6 +7,7 @@
 #ifndef HUBMOUNT_HUB_H
 #define HUBMOUNT_HUB_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -166,6 +167,23 @@ int hub_commit(struct hub_client *hc, const struct hub_source *src,
                const char *branch, const char *parent, const char *summary,
                struct hub_commit_op *ops, size_t n_ops,
                char out_commit[HUB_SHA1_HEX]) __attribute__((warn_unused_result));
+
+/* Upload progress of the LFS uploads of hub_commit, for log lines and
+ * `hubmount status`.  The caller owns it (zeroed, interval_s set) and binds
+ * it to the thread that calls hub_commit; hub_commit fills it in while its
+ * uploads run and sets total back to 0 when they end.  Every
+ * interval_s seconds of uploading it logs one progress line (0 = none). */
+struct hub_progress {
+    _Atomic uint64_t total;   /* bytes the running uploads send; 0 = none running */
+    _Atomic uint64_t sent;    /* of those, sent so far (a resent body counts once) */
+    _Atomic unsigned files;   /* objects being uploaded */
+    _Atomic unsigned files_done;
+    unsigned interval_s;
+    _Atomic int64_t last_log_ms; /* internal: monotonic time of the last line */
+    int64_t start_ms;            /* internal */
+};
+/* hub_commit calls made by this thread report into p (NULL: none). */
+void hub_progress_bind(struct hub_progress *p);
 
 /* Table of the calls above, so the commit pipeline and caches can be
  * unit-tested against a fake Hub.  hub_real_ops() wraps a hub_client. */
