@@ -28,7 +28,12 @@ fi
 
 PASSED=0
 FAILED=0
-add() { PASSED=$((PASSED + $1)); FAILED=$((FAILED + $2)); echo "== $3: $1 passed, $2 failed"; }
+# Each suite line also says how long the suite took (since the previous line).
+T_LAST=$SECONDS
+add() {
+    PASSED=$((PASSED + $1)); FAILED=$((FAILED + $2))
+    echo "== $3: $1 passed, $2 failed ($((SECONDS - T_LAST)) s)"; T_LAST=$SECONDS
+}
 
 # ---- build (warnings are errors) -----------------------------------------
 if [ -d build ]; then
@@ -42,6 +47,7 @@ if ! ninja -C build; then
     exit 1
 fi
 
+T_LAST=$SECONDS  # the build is not part of the first suite's time
 WORK=$(mktemp -d /tmp/hubmount-test.XXXXXX)
 EMU_PID=""
 cleanup() {
