@@ -170,11 +170,13 @@ def wait_mounted(path, proc, timeout=15):
 
 @pytest.fixture
 def mount(emu, tmp_path, tmp_home, request):
-    """Factory: mount(source, token=TOKENS["write"], opts=(), cache_dir=None, allow=())."""
+    """Factory: mount(source, token=TOKENS["write"], opts=(), cache_dir=None, allow=(),
+    debug=False, env={extra variables})."""
     mounts = []
     n = [0]
 
-    def make(source, token=TOKENS["write"], opts=(), cache_dir=None, allow=(), debug=False):
+    def make(source, token=TOKENS["write"], opts=(), cache_dir=None, allow=(), debug=False,
+             env=None):
         n[0] += 1
         path = str(tmp_path / ("mnt%d" % n[0]))
         os.mkdir(path)
@@ -185,8 +187,10 @@ def mount(emu, tmp_path, tmp_home, request):
         if debug:
             args.append("-d")
         with open(stderr_path, "w") as err:
+            denv = daemon_env(emu, token, tmp_home)
+            denv.update(env or {})  # extra variables (HF_HUB_OFFLINE...)
             proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
-                                    env=daemon_env(emu, token, tmp_home))
+                                    env=denv)
         m = Mount(path, proc, cache, stderr_path, allow)
         mounts.append(m)
         if not wait_mounted(path, proc):
