@@ -9,6 +9,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # valgrind: the unit tests under memcheck (test.sh); clang + libclang-rt-14-dev
 # (which ships libFuzzer for clang 14): the fuzz targets (scripts/fuzz.sh).
 # libglib2.0-bin: gio, for the trash and file-manager listing tests.
+# groff-base, man-db: the man page test renders docs/hubmount.1.
 PACKAGES="
   build-essential meson ninja-build pkg-config
   fuse3 libfuse3-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev libssl-dev
@@ -17,6 +18,7 @@ PACKAGES="
   rsync attr sqlite3 curl ca-certificates procps psmisc
   bindfs
   libglib2.0-bin
+  groff-base man-db
   valgrind clang libclang-rt-14-dev
 "
 

@@ -572,3 +572,25 @@ def test_hf_cache_content_is_served_without_downloading(hub, repo_name, mount, t
                allow=[r"does not match its name"])
     assert open(m3.p("model.safetensors"), "rb").read() == data["model.safetensors"]
     assert content_requests(hub.log()) == []
+
+
+# ---------------------------------------------------------------- README recipes
+
+@pytest.mark.timeout(90)
+@pytest.mark.skipif(shutil.which("rsync") is None, reason="rsync is not installed")
+def test_rsync_out_of_the_mount_twice_copies_nothing_the_second_time(hub, repo_name, mount,
+                                                                     tmp_path):
+    hub.seed(repo_name, files={"run/a.txt": b"a\n", "run/sub/b.json": b"{}\n"},
+             lfs_files={"run/w.bin": {"size": 200000, "seed": 3}})
+    m = mount(repo_name, opts=["poll=0"])
+    out = tmp_path / "copy"
+    r = subprocess.run(["rsync", "-a", m.p("run") + "/", str(out) + "/"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert (out / "w.bin").read_bytes() == seeded_bytes(3, 200000)
+    assert (out / "sub" / "b.json").read_bytes() == b"{}\n"
+    hub.clear_log()
+    r = subprocess.run(["rsync", "-a", "--itemize-changes", m.p("run") + "/", str(out) + "/"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "", r.stdout + r.stderr
+    assert content_requests(hub.log()) == []
