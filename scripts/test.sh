@@ -174,7 +174,9 @@ ASAN_SLICE="test_read_every_file_and_cp_r or test_missing_paths_are_enoent \
  or test_upload_faults_are_retried or test_unlink_rmdir_and_local_only_files \
  or test_startup_errors or test_sigterm_unmounts_cleanly \
  or test_name_at_rev_lookups or test_noise_namespace_mount or test_mkdir_creates_private_repo \
- or test_hub_mount_reads_and_writes_a_repo"
+ or test_hub_mount_reads_and_writes_a_repo \
+ or test_hf_cache_content_is_served_without_downloading \
+ or test_debug_log_has_commit_lines_and_never_the_token"
 if [[ " $SUITES " == *" asan "* ]]; then
     san_opts=(-Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true)
     if [ -f build-asan/build.ninja ]; then
