@@ -225,10 +225,15 @@ def run_hubmount(emu, tmp_path, tmp_home):
             o = ["endpoint=" + emu.url, "cache_dir=" + str(tmp_path / "cache-run")] + list(opts)
             cmd += [source, str(mnt), "-f", "-o", ",".join(o)]
         cmd += list(args)
-        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=timeout, env=daemon_env(emu, token, tmp_home))
-        if source is not None and os.path.ismount(str(tmp_path / "mnt-run")):
-            subprocess.run(["fusermount3", "-u", "-z", str(tmp_path / "mnt-run")])
+        try:
+            proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                  timeout=timeout, env=daemon_env(emu, token, tmp_home))
+        finally:
+            # Always, even after a timeout: a dead FUSE mount is not os.path.ismount(),
+            # and it must not outlive the test.
+            if source is not None:
+                subprocess.run(["fusermount3", "-u", "-z", str(tmp_path / "mnt-run")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if SANITIZER_LINE.search(proc.stderr or ""):
             pytest.fail("sanitizer report from %s:\n%s" % (" ".join(cmd[1:2]), proc.stderr))
         return proc
