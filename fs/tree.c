@@ -38,13 +38,24 @@ const char *tree_basename(const char *path)
     return s ? s + 1 : path;
 }
 
+/* A failure after the client's retries is worth a log line (the caller
+ * only sees an errno); "not there" and offline are answers, not failures. */
+static void log_failure(const char *what, const struct mount_state *ms, const char *path,
+                        int ret)
+{
+    if (ret != -ENOENT && ret != -ENETDOWN)
+        hm_warn("cannot %s '%s' in %s: %s", what, path, ms->src.repo_id, strerror(-ret));
+}
+
 /* List `dir` at `commit` from the Hub and store it (we own the flight). */
 static int list_remote(struct mount_state *ms, const char *commit, const char *dir,
                        struct hub_entries *out)
 {
     int ret = hub_list_tree(ms->hub, &ms->src, commit, dir, false, out);
-    if (ret < 0)
+    if (ret < 0) {
+        log_failure("list", ms, dir, ret);
         return ret;
+    }
     /* The Hub gives full paths; keep only direct children (defensive). */
     int put = meta_dir_put(ms->meta, ms->repo_key, commit, dir, out);
     if (put < 0)
@@ -128,8 +139,10 @@ static int entry_remote(struct mount_state *ms, const char *commit, const char *
     struct hub_entries got = {0};
     const char *paths[1] = {path};
     int ret = hub_paths_info(ms->hub, &ms->src, commit, paths, 1, &got);
-    if (ret < 0)
+    if (ret < 0) {
+        log_failure("look up", ms, path, ret);
         goto out;
+    }
     ret = -ENOENT;
     for (size_t i = 0; i < got.n; i++) {
         if (strcmp(got.v[i].path, path) != 0)
