@@ -15,7 +15,9 @@ static int cli_status(const char *mnt, bool json)
                          sizeof(buf) - 1);
     if (n < 0) {
         if (errno == ENODATA || errno == ENOTSUP)
-            fprintf(stderr, "hubmount: %s is not a hubmount mount\n", mnt);
+            fprintf(stderr, "hubmount: %s is not a hubmount repo mount (in a namespace mount, "
+                            "ask a repo directory)\n",
+                    mnt);
         else
             fprintf(stderr, "hubmount: %s: %s\n", mnt, strerror(errno));
         return 1;

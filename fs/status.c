@@ -47,7 +47,7 @@ static int format_text(struct mount_state *ms, const struct commit_worker_status
                  (int)(st->upload_sent * 100 / st->upload_total), st->upload_files_done,
                  st->upload_files);
     int n = snprintf(buf, cap,
-                     "repo: %s@%s\n"
+                     "repo: %s%s%s\n"
                      "head: %s\n"
                      "mode: %s\n"
                      "pending: %zu operation(s), %zu file(s), %llu bytes (oldest %s)\n"
@@ -56,7 +56,8 @@ static int format_text(struct mount_state *ms, const struct commit_worker_status
                      "%s"
                      "commits: %d since mount, last %s at %s\n"
                      "last error: %s%s%s\n",
-                     repo_name(ms), ms->revision, head, mode_name(ms, cw), st->pending.n_ops,
+                     repo_name(ms), ms->revision[0] ? "@" : "", ms->revision, head,
+                     mode_name(ms, cw), st->pending.n_ops,
                      st->pending.n_files, (unsigned long long)st->pending.bytes, t3,
                      st->pending.n_failed, st->committing ? "yes" : "no",
                      (unsigned long long)st->attempt_bytes, up, st->n_commits,
