@@ -341,12 +341,13 @@ def test_normal_user_mounts_writes_and_unmounts(hub, emu, repo_name, normal_user
         assert mount_table_has(mnt), open(errlog).read()
         sh = ("set -e; cd %s; cat a.txt; sha256sum w.bin; stat -c '%%u:%%g %%a %%n' a.txt .; "
               "echo new > new.txt; mkdir d; cp w.bin d/copy.bin; echo more >> a.txt; "
-              "stat -c '%%u:%%g %%n' new.txt d d/copy.bin; %s sync %s; cat new.txt" %
+              "stat -c '%%u:%%g %%n' new.txt d d/copy.bin; chmod 640 new.txt; "
+              "stat -c 'mode %%a' new.txt; %s sync %s; cat new.txt" %
               (mnt, binary, mnt))
         r = as_user(pw, ["/bin/sh", "-c", sh], env, timeout=90)
         assert r.returncode == 0, r.stdout + r.stderr + open(errlog).read()
         want = hashlib.sha256(seeded_bytes(7, 300000)).hexdigest()
-        assert "for a user" in r.stdout and want in r.stdout
+        assert "for a user" in r.stdout and want in r.stdout and "mode 640" in r.stdout
         owner = "%d:%d" % (pw.pw_uid, pw.pw_gid)
         for line in r.stdout.splitlines():
             if line.endswith((" a.txt", " .", " new.txt", " d", " d/copy.bin")):
