@@ -406,6 +406,54 @@ def test_debug_log_has_commit_lines_and_never_the_token(hub, repo_name, mount, t
                     assert secret.encode() not in f.read(), n
 
 
+@pytest.fixture
+def dev_log():
+    """A datagram socket at /dev/log standing in for the syslog daemon this machine lacks."""
+    import socket
+    if not IS_ROOT:
+        pytest.skip("binding /dev/log needs root")
+    if os.path.exists("/dev/log"):
+        pytest.skip("a syslog daemon owns /dev/log")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind("/dev/log")
+    try:
+        yield sock
+    finally:
+        sock.close()
+        os.unlink("/dev/log")
+
+
+@pytest.mark.timeout(60)
+def test_daemon_logs_to_syslog(hub, emu, repo_name, tmp_path, tmp_home, dev_log):
+    from conftest import daemon_env
+    hub.seed(repo_name, files={"a.txt": b"a\n"})
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    r = subprocess.run([HUBMOUNT, repo_name, str(mnt), "-o",
+                        "endpoint=%s,cache_dir=%s,commit_delay=60" % (emu.url, tmp_path / "c")],
+                       capture_output=True, text=True, timeout=30,
+                       env=daemon_env(emu, TOKENS["write"], tmp_home))
+    assert r.returncode == 0, r.stderr  # the parent returns once the daemon is mounted
+    try:
+        (mnt / "b.txt").write_bytes(b"b\n")
+        sync(str(mnt))
+    finally:
+        subprocess.run(["fusermount3", "-u", str(mnt)], capture_output=True)
+    msgs, deadline = [], time.monotonic() + 20
+    dev_log.settimeout(0.5)
+    while time.monotonic() < deadline and not any("unmounting" in m for m in msgs):
+        try:
+            msgs.append(dev_log.recv(65536).decode(errors="replace"))
+        except OSError:
+            pass
+    text = "\n".join(msgs)
+    head = hub.state(repo_name)["head"]
+    # <30> = facility daemon, level info; ident hubmount with the pid
+    assert re.search(r"^<30>.*hubmount\[\d+\]: commit: %s on main: 1 file" % head, text, re.M), text
+    assert "unmounting" in text and TOKENS["write"] not in text
+    assert "mounting %s" % repo_name in r.stderr  # before detaching: the terminal
+
+
 @pytest.mark.timeout(60)
 def test_log_file_and_level(hub, repo_name, mount, tmp_path):
     hub.seed(repo_name, files={"a.txt": b"a\n"})
