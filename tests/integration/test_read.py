@@ -568,7 +568,7 @@ def test_corrupt_content_is_eio_then_a_clean_read_succeeds(hub, repo_name, neste
             while f.read(1 << 20):
                 pass
     assert ei.value.errno == errno.EIO
-    assert "failed verification" in m.stderr()
+    assert wait_until(lambda: "failed verification" in m.stderr(), timeout=10)
     hub.clear_faults()
     hub.clear_log()
     # the bad bytes were evicted (block cache and the kernel's page cache):
