@@ -76,12 +76,14 @@ echo "demo: ls -l $MNT"; ls -l "$MNT"
 echo "demo: head -c 64 config.json: $(head -c 64 "$MNT/config.json")"
 echo "demo: copying scripts/demo.sh into the mount as notes/demo.sh"
 mkdir -p "$MNT/notes" && cp scripts/demo.sh "$MNT/notes/demo.sh"
-sync -f "$MNT/notes/demo.sh"   # forces the commit now and waits for it
+echo "demo: hubmount status:"; build/hubmount status "$MNT" | sed 's/^/   /'
+echo "demo: hubmount sync (commit now and wait; otherwise it happens after 2 quiet seconds)"
+build/hubmount sync "$MNT" || { echo "demo: sync failed"; cat "$STATE/mount.log"; exit 1; }
 $PY - "$URL" <<'PYEOF'
 import json, sys, urllib.request
 url = sys.argv[1]
 state = json.load(urllib.request.urlopen(f"{url}/__emulator/state/model/acme/demo-model"))
-print(f"demo: the Hub's main is now {state['head']}; its files:")
+print(f"demo: the Hub's main is now commit {state['head']} ({len(state['commits'])} commits); its files:")
 for path, f in sorted(state["files"].items()):
     print(f"   {path:28} {f['size']:>10} bytes{'  (LFS)' if f.get('lfs') else ''}")
 PYEOF
