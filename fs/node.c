@@ -22,6 +22,7 @@ struct node {
     struct node_local local;
     uint64_t nlookup;
     uint32_t opens;
+    uint64_t switched; /* table stamp of the last node_set_local/remote */
     struct node *ino_next;
     struct node *path_next;
 };
@@ -36,6 +37,7 @@ struct node_table {
     size_t n_hashed;
     fuse_ino_t next_ino;
     fuse_ino_t root_ino; /* FUSE_ROOT_ID, or the repo directory of a namespace mount */
+    uint64_t stamp;      /* counts in-place switches (node_stamp) */
 };
 
 static uint64_t hash_str(const char *s)
@@ -338,12 +340,39 @@ static struct node *take_over(struct node_table *t, struct node *old, const char
     return n;
 }
 
+/* The node `path` names was switched in place after `since`: it holds
+ * newer state than the caller read, so it only gets the reference. */
+static bool newer_than(const struct node_table *t, const struct node *n, uint64_t since)
+{
+    return n && n->ino != t->root_ino && n->switched > since;
+}
+
+uint64_t node_stamp(struct node_table *t)
+{
+    pthread_mutex_lock(&t->lock);
+    uint64_t s = t->stamp;
+    pthread_mutex_unlock(&t->lock);
+    return s;
+}
+
 int node_ref_remote(struct node_table *t, const char *path, const struct hub_entry *e,
                     const char *commit, uint64_t lookups, fuse_ino_t *ino_out)
+{
+    return node_ref_remote_since(t, path, e, commit, lookups, UINT64_MAX, ino_out);
+}
+
+int node_ref_remote_since(struct node_table *t, const char *path, const struct hub_entry *e,
+                          const char *commit, uint64_t lookups, uint64_t since,
+                          fuse_ino_t *ino_out)
 {
     int ret = 0;
     pthread_mutex_lock(&t->lock);
     struct node *n = find_path(t, path);
+    if (newer_than(t, n, since)) {
+        n->nlookup += lookups;
+        *ino_out = n->ino;
+        goto out;
+    }
     if (!n || !same_remote(n, e)) {
         /* The root is never replaced: it is a directory whatever happens. */
         if (n && n->ino == t->root_ino) {
@@ -375,9 +404,20 @@ out:
 int node_ref_local(struct node_table *t, const char *path, const struct node_local *l,
                    uint64_t lookups, fuse_ino_t *ino_out)
 {
+    return node_ref_local_since(t, path, l, lookups, UINT64_MAX, ino_out);
+}
+
+int node_ref_local_since(struct node_table *t, const char *path, const struct node_local *l,
+                         uint64_t lookups, uint64_t since, fuse_ino_t *ino_out)
+{
     int ret = 0;
     pthread_mutex_lock(&t->lock);
     struct node *n = find_path(t, path);
+    if (newer_than(t, n, since)) {
+        n->nlookup += lookups;
+        *ino_out = n->ino;
+        goto out;
+    }
     if (!n || n->kind != NODE_LOCAL || n->is_dir != l->is_dir) {
         if (n && n->ino == t->root_ino) {
             ret = -EINVAL;
@@ -414,8 +454,10 @@ int node_set_local(struct node_table *t, fuse_ino_t ino, const struct node_local
         ret = -ESTALE;
     else if (n->ino == t->root_ino)
         ret = -EINVAL;
-    else
+    else {
         set_local(n, l);
+        n->switched = ++t->stamp;
+    }
     pthread_mutex_unlock(&t->lock);
     return ret;
 }
@@ -426,10 +468,12 @@ int node_set_remote(struct node_table *t, fuse_ino_t ino, const struct hub_entry
     int ret = 0;
     pthread_mutex_lock(&t->lock);
     struct node *n = find_ino(t, ino);
-    if (!n)
+    if (!n) {
         ret = -ESTALE;
-    else
+    } else {
         set_remote(n, e, commit);
+        n->switched = ++t->stamp;
+    }
     pthread_mutex_unlock(&t->lock);
     return ret;
 }

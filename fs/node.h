@@ -116,6 +116,20 @@ int node_ref_remote(struct node_table *t, const char *path, const struct hub_ent
 int node_ref_local(struct node_table *t, const char *path, const struct node_local *l,
                    uint64_t lookups, fuse_ino_t *ino_out) __attribute__((warn_unused_result));
 
+/* The same for a caller that read the path's state (from the write path's
+ * lookup hook or the tree) after node_stamp() returned `since`: a node
+ * switched in place (node_set_local/node_set_remote) after that moment
+ * holds newer state than the caller's, so it is kept as it is and only
+ * gets the reference.  Without this a lookup racing with an open for
+ * writing could give the path a new inode with the old attributes. */
+uint64_t node_stamp(struct node_table *t);
+int node_ref_remote_since(struct node_table *t, const char *path, const struct hub_entry *e,
+                          const char *commit, uint64_t lookups, uint64_t since,
+                          fuse_ino_t *ino_out) __attribute__((warn_unused_result));
+int node_ref_local_since(struct node_table *t, const char *path, const struct node_local *l,
+                         uint64_t lookups, uint64_t since, fuse_ino_t *ino_out)
+    __attribute__((warn_unused_result));
+
 /* Switch an existing node's kind in place (same inode number). */
 int node_set_local(struct node_table *t, fuse_ino_t ino, const struct node_local *l);
 int node_set_remote(struct node_table *t, fuse_ino_t ino, const struct hub_entry *e,

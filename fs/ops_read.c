@@ -178,11 +178,13 @@ int hm_lookup_path(struct mount_state *ms, const char *path, struct fuse_entry_p
     fuse_ino_t ino = 0;
     int ret;
     memset(e, 0, sizeof *e);
+    /* what we read below may be outdated by a write path switch meanwhile */
+    uint64_t since = node_stamp(ms->nodes);
     if (ms->hooks.lookup) {
         struct node_local l;
         ret = ms->hooks.lookup(ms->hooks.ctx, path, &l);
         if (ret == 0) {
-            ret = node_ref_local(ms->nodes, path, &l, 1, &ino);
+            ret = node_ref_local_since(ms->nodes, path, &l, 1, since, &ino);
             goto found;
         }
         if (ret != -EAGAIN)
@@ -194,7 +196,7 @@ int hm_lookup_path(struct mount_state *ms, const char *path, struct fuse_entry_p
     ret = tree_entry(ms, commit, path, &ent);
     if (ret < 0)
         goto miss;
-    ret = node_ref_remote(ms->nodes, path, &ent, commit, 1, &ino);
+    ret = node_ref_remote_since(ms->nodes, path, &ent, commit, 1, since, &ino);
     meta_entry_clear(&ent);
 found:
     if (ret < 0)
@@ -273,6 +275,18 @@ static void hm_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     if (ret < 0) {
         fuse_reply_err(req, -ret);
         return;
+    }
+    /* A local node's attributes follow writes: ask the write path for them
+     * now.  The node may hold an older answer (a lookup or READDIRPLUS that
+     * read them before a write and stored them after it), and the kernel
+     * takes a getattr reply as the file's size. */
+    if (ni.kind == NODE_LOCAL && ms->hooks.lookup && ni.path) {
+        struct node_local fresh;
+        if (ms->hooks.lookup(ms->hooks.ctx, ni.path, &fresh) == 0 &&
+            fresh.is_dir == ni.is_dir) {
+            ni.local = fresh;
+            (void)node_set_local(ms->nodes, ino, &fresh);
+        }
     }
     struct stat st;
     hm_stat_fill(ms, &ni, &st);
@@ -459,6 +473,12 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     }
     size_t pos = 0;
     int err = 0;
+    /* Remote entries read at an older commit than the mount shows now
+     * (a commit or a poll landed since opendir) may be outdated: they go
+     * without attributes, and the kernel looks each up when it needs it. */
+    char cur[HUB_SHA1_HEX];
+    ms_commit_get(ms, cur, NULL);
+    bool old_commit = strcmp(cur, d->commit) != 0;
     for (uint64_t i = (uint64_t)off; i < d->n + 2; i++) {
         const char *name;
         struct fuse_entry_param e;
@@ -485,13 +505,33 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
             need = fuse_add_direntry(req, buf + pos, room, name, &e.attr, (off_t)(i + 1));
         } else {
             need = fuse_add_direntry_plus(req, NULL, 0, name, NULL, 0);
-            if (need <= room && path) {
+            struct dir_item *it = path ? &d->v[i - 2] : NULL;
+            /* The listing was read at opendir; a file written since then
+             * has other attributes, and the kernel takes READDIRPLUS
+             * attributes as the file's size: ask the write path again now.
+             * An entry whose local state went away since (committed,
+             * deleted) is sent without attributes: the kernel looks it up. */
+            bool attrs = true;
+            uint64_t since = node_stamp(ms->nodes);
+            if (it && need <= room && ms->hooks.lookup) {
+                struct node_local fresh;
+                int hr = ms->hooks.lookup(ms->hooks.ctx, path, &fresh);
+                if (hr == 0) {
+                    it->local = true;
+                    it->l = fresh;
+                } else if (hr != -EAGAIN || it->local) {
+                    attrs = false;
+                }
+            }
+            if (it && !it->local && old_commit)
+                attrs = false;
+            if (need <= room && it && attrs) {
                 /* Only entries that fit get a lookup reference. */
-                struct dir_item *it = &d->v[i - 2];
                 fuse_ino_t cino = 0;
-                int r = it->local ? node_ref_local(ms->nodes, path, &it->l, 1, &cino)
-                                  : node_ref_remote(ms->nodes, path, &it->e, d->commit, 1,
-                                                    &cino);
+                int r = it->local ? node_ref_local_since(ms->nodes, path, &it->l, 1, since,
+                                                         &cino)
+                                  : node_ref_remote_since(ms->nodes, path, &it->e, d->commit, 1,
+                                                          since, &cino);
                 if (r == 0 && hm_entry_fill(ms, cino, &e) < 0) {
                     node_forget(ms->nodes, cino, 1);
                     r = -ESTALE;

@@ -645,6 +645,12 @@ static void hook_open(void *ctx, fuse_req_t req, const struct node_info *ni,
                 wf->next = hw->wfiles;
                 hw->wfiles = wf;
                 trunc = false; /* prepared truncated already */
+                /* The node turns local in the same critical section that
+                 * makes the file visible to hook_lookup: a lookup sees
+                 * either both or neither (see node_ref_local_since). */
+                struct node_local l0;
+                wfile_local(wf, &l0);
+                (void)node_set_local(hw->ms->nodes, ni->ino, &l0);
             }
             pthread_mutex_unlock(&hw->mu);
             if (nw) {
@@ -669,8 +675,8 @@ static void hook_open(void *ctx, fuse_req_t req, const struct node_info *ni,
         pthread_mutex_lock(&hw->mu);
         struct node_local l;
         wfile_local(wf, &l);
-        pthread_mutex_unlock(&hw->mu);
         (void)node_set_local(hw->ms->nodes, ni->ino, &l);
+        pthread_mutex_unlock(&hw->mu);
         if (r < 0)
             goto fail_release;
         reply_open_fh(req, hw, fh, fi);

@@ -115,6 +115,43 @@ int main(void)
     node_unhash(t, b);
     CHECK(node_find(t, "moved/sub/g.bin") == 0);
 
+    /* A lookup that read a path's state before the write path switched its
+     * node in place (open for writing, commit settled) keeps the node: no
+     * new inode with the old attributes (test_faults.py load test). */
+    {
+        fuse_ino_t w = 0, y = 0;
+        struct hub_entry ew = file_entry("0123", 100);
+        CHECK(node_ref_remote(t, "w.bin", &ew, "c1", 1, &w) == 0);
+        uint64_t since = node_stamp(t);
+        struct node_local lw = {.size = 0};
+        CHECK(node_set_local(t, w, &lw) == 0); /* the open for writing */
+        CHECK(node_stamp(t) > since);
+        /* the racing lookup read the remote state: kept local, same inode */
+        CHECK(node_ref_remote_since(t, "w.bin", &ew, "c1", 1, since, &y) == 0);
+        CHECK(y == w);
+        CHECK(node_get(t, w, &ni) == 0);
+        CHECK(ni.kind == NODE_LOCAL && ni.nlookup == 2 && ni.hashed);
+        node_info_clear(&ni);
+        /* a lookup that read stale local attributes does not overwrite newer ones */
+        since = node_stamp(t);
+        struct node_local big = {.size = 5000};
+        CHECK(node_set_local(t, w, &big) == 0); /* a write */
+        struct node_local stale = {.size = 0};
+        CHECK(node_ref_local_since(t, "w.bin", &stale, 1, since, &y) == 0);
+        CHECK(y == w);
+        CHECK(node_get(t, w, &ni) == 0);
+        CHECK(ni.local.size == 5000);
+        node_info_clear(&ni);
+        /* a lookup that started after the switch refreshes as before */
+        since = node_stamp(t);
+        CHECK(node_ref_local_since(t, "w.bin", &stale, 1, since, &y) == 0);
+        CHECK(y == w);
+        CHECK(node_get(t, w, &ni) == 0);
+        CHECK(ni.local.size == 0 && ni.nlookup == 4);
+        node_info_clear(&ni);
+        node_forget(t, w, 4);
+    }
+
     /* helpers */
     char parent[64];
     const char *name;
