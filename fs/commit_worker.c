@@ -17,6 +17,7 @@
 #include <time.h>
 
 #define PATHS_INFO_BATCH 500 /* the Hub refuses larger paths-info requests (413) */
+#define COMMIT_RESENDS 3     /* transient failures of the commit call, per attempt */
 
 struct commit_worker {
     struct commit_worker_config cfg; /* strings below are our copies */
@@ -404,7 +405,7 @@ static int run_attempt(struct commit_worker *w)
     memcpy(parent, old_head, sizeof(parent));
     int max_rebase = w->cfg.max_rebase > 0 ? w->cfg.max_rebase : 5;
     int rebases = 0;
-    bool lost_checked = false;
+    int resends = 0;
     for (;;) {
         ret = check_satisfied(w, parent, a, n_ops, unsure);
         if (ret < 0)
@@ -461,10 +462,16 @@ static int run_attempt(struct commit_worker *w)
             memcpy(parent, info.sha, sizeof(parent));
             continue;
         }
-        if ((ret == -EIO || ret == -ETIMEDOUT) && !lost_checked) {
-            /* The answer may have been lost after the Hub applied it: never
-             * replay blindly, look at the branch first. */
-            lost_checked = true;
+        if ((ret == -EIO || ret == -ETIMEDOUT || ret == -EAGAIN) && resends < COMMIT_RESENDS) {
+            /* A reset, a 5xx or a 429 on the commit call.  The answer may
+             * have been lost after the Hub applied it: never replay
+             * blindly, look at the branch first.  If it did not move, send
+             * again (same parent: should the first one still land, the
+             * Hub answers 412 and the rebase finds our operations there)
+             * after a short pause, so that fsync does not fail on a
+             * transient fault. */
+            resends++;
+            unsure = true;
             struct hub_repo_info info;
             if (w->cfg.hub.repo_info(w->cfg.hub.ctx, &w->cfg.src, w->branch, &info) == 0 &&
                 strcmp(info.sha, parent) != 0) {
@@ -472,9 +479,16 @@ static int run_attempt(struct commit_worker *w)
                         "whether our operations are there",
                         w->branch, info.sha);
                 memcpy(parent, info.sha, sizeof(parent));
-                unsure = true;
                 continue;
             }
+            unsigned lo = w->cfg.retry_min_ms ? w->cfg.retry_min_ms : 2000;
+            unsigned pause = (lo / 2) << (resends - 1);
+            hm_warn("commit: %s on %s; sending again in %u ms (%d/%d)", strerror(-ret),
+                    w->branch, pause, resends, COMMIT_RESENDS);
+            struct timespec ts = {.tv_sec = pause / 1000, .tv_nsec = (long)(pause % 1000) * 1000000};
+            while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+                ;
+            continue;
         }
         goto fail;
     }
