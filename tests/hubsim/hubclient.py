@@ -48,9 +48,13 @@ class Emulator:
         self.proc = None
         self.returncode = None
         self.url = self.cdn_url = None
+        # Ports of the first start, reused by later starts: a client that keeps
+        # running across restart() (a mount) must find the emulator where it was.
+        self.port = self.cdn_port = 0
 
     def start(self):
-        args = [PYTHON, os.path.join(HERE, "hubsim.py"), "--port", "0", "--data", self.data_dir]
+        args = [PYTHON, os.path.join(HERE, "hubsim.py"), "--port", str(self.port),
+                "--cdn-port", str(self.cdn_port), "--data", self.data_dir]
         if self.config is not None:
             path = os.path.join(self.data_dir, "config.json")
             with open(path, "w") as f:
@@ -65,6 +69,9 @@ class Emulator:
         self.url = m.group(1)
         m = re.match(r"cdn on (http://\S+)", self.proc.stdout.readline())
         self.cdn_url = m and m.group(1)
+        self.port = int(self.url.rsplit(":", 1)[1])
+        if self.cdn_url:
+            self.cdn_port = int(self.cdn_url.rsplit(":", 1)[1])
         return self
 
     def stop(self):
@@ -82,6 +89,7 @@ class Emulator:
         self.proc = None
 
     def restart(self):
+        """Stop, then start on the same ports with the same data directory."""
         self.stop()
         return self.start()
 
