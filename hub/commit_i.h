@@ -6,13 +6,17 @@
 #include "hub_i.h"
 
 #define HUB_SAMPLE_BYTES 512
+/* The Hub refuses regular (non-LFS) files of 10 MiB and more in a commit:
+ * such files are always LFS, identified by their sha256 alone. */
+#define HUB_REGULAR_MAX ((uint64_t)10 << 20)
 
 /* One HUB_OP_ADD whose content comes from a local staging file. */
 struct commit_file {
     struct hub_commit_op *op;
     uint64_t size;
     char sha256[HUB_SHA256_HEX];
-    char git_oid[HUB_SHA1_HEX];             /* git blob sha1, to spot unchanged files */
+    char git_oid[HUB_SHA1_HEX];             /* git blob sha1, to spot unchanged files; "" for
+                                               files of HUB_REGULAR_MAX bytes and more */
     char sample_b64[4 * ((HUB_SAMPLE_BYTES + 2) / 3) + 1];
     bool lfs;   /* preupload said uploadMode "lfs" */
     bool skip;  /* ignored by .gitignore, or already identical on the Hub */
@@ -20,7 +24,8 @@ struct commit_file {
     json_t *verify; /* LFS batch actions.verify (owned ref) or NULL */
 };
 
-/* Stream the file once: size, sha256, git oid, base64 of the first 512 bytes. */
+/* Stream the file once: size, sha256, git oid (below HUB_REGULAR_MAX), base64
+ * of the first 512 bytes. */
 int hub_commit_hash_file(const char *path, struct commit_file *cf)
     __attribute__((warn_unused_result));
 
@@ -30,7 +35,7 @@ int hub_commit_preupload(struct hub_client *hc, const struct hub_source *src,
     __attribute__((warn_unused_result));
 
 /* LFS batch for the lfs files, then their uploads (basic or multipart,
- * up to 4 in parallel). */
+ * up to 4 parts in parallel, the parts of one file too). */
 int hub_commit_lfs(struct hub_client *hc, const struct hub_source *src, const char *branch,
                    struct commit_file *files, size_t n) __attribute__((warn_unused_result));
 

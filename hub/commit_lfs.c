@@ -1,8 +1,9 @@
 /* commit_lfs.c — LFS objects of a commit: one batch request says which
  * objects the Hub lacks and how to send them ("basic": one PUT of the
  * whole file; "multipart": one PUT per chunk_size part, ETags collected,
- * then a completion POST), then up to 4 uploads run in parallel.  Upload
- * URLs are pre-signed: the http layer sends no token to their origin. */
+ * then a completion POST), then up to 4 parts (of one file or of several)
+ * are uploaded in parallel.  Upload URLs are pre-signed: the http layer
+ * sends no token to their origin. */
 #include "commit_i.h"
 #include "http.h"
 #include "log.h"
@@ -19,6 +20,7 @@
 #define LFS_PARALLEL 4
 #define LFS_MEDIA "application/vnd.git-lfs+json"
 #define LFS_MAX_PARTS 100000
+#define LFS_ETAG_MAX 160
 
 int hub_lfs_batch_apply(const json_t *res, struct commit_file **todo, size_t n)
 {
@@ -205,112 +207,180 @@ int hub_lfs_parts_plan(const json_t *header, uint64_t size, struct hub_lfs_part 
     return 0;
 }
 
-static int upload_multipart(struct hub_client *hc, struct commit_file *cf, int fd,
-                            const char *href, const json_t *header, struct hub_progress *progress)
+/* One object being uploaded.  A basic upload is one part without ETag; a
+ * multipart one has the server's parts.  Its plan, ETags and descriptor
+ * exist only while its parts are in flight (the pool's cursor reaches the
+ * objects in order), so memory stays bounded by LFS_PARALLEL objects. */
+struct up_file {
+    struct commit_file *cf;
+    const char *href;
+    bool multipart;
+    struct hub_lfs_part *parts; /* multipart plan; NULL for basic */
+    size_t nparts;
+    char (*etags)[LFS_ETAG_MAX];
+    size_t done;                /* parts uploaded (pool lock) */
+    int fd;
+};
+
+/* Parts of all objects, LFS_PARALLEL at a time: the parts of one large
+ * file go out in parallel like the files of a commit do (one connection
+ * per part is what S3-style multipart is made for).  The thread that
+ * uploads an object's last part completes and verifies it. */
+struct upload_pool {
+    struct hub_client *hc;
+    struct up_file *files;
+    size_t n;
+    struct hub_progress *progress; /* of the thread that called hub_commit, or NULL */
+    pthread_mutex_t lock; /* protects cur_file, cur_part, err and every up_file.done */
+    size_t cur_file, cur_part;
+    int err; /* first failure; stops the others from starting new parts */
+};
+
+static void up_file_release(struct up_file *f)
 {
-    json_t *done = NULL, *plist = NULL;
-    struct hub_lfs_part *parts = NULL;
-    size_t nparts = 0;
-    int rc = hub_lfs_parts_plan(header, cf->size, &parts, &nparts);
-    if (rc)
-        goto out;
-    if (!(plist = json_array())) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    for (size_t i = 0; i < nparts; i++) {
-        char etag[160];
-        if ((rc = put_region(hc, parts[i].url, fd, parts[i].off, parts[i].len, etag,
-                             sizeof(etag), progress)))
-            goto out;
-        json_t *p = json_pack("{s:I, s:s}", "partNumber", (json_int_t)(i + 1), "etag", etag);
-        if (!p || json_array_append_new(plist, p)) {
-            rc = -ENOMEM;
-            goto out;
-        }
-    }
-    done = json_pack("{s:s, s:O}", "oid", cf->sha256, "parts", plist);
-    if (!done) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    /* the completion URL is signed too; official clients send no token */
-    rc = post_json(hc, href, done, false);
-out:
-    json_decref(done);
-    json_decref(plist);
-    free(parts);
-    return rc;
+    if (f->fd >= 0)
+        close(f->fd);
+    f->fd = -1;
+    free(f->parts);
+    free(f->etags);
+    f->parts = NULL;
+    f->etags = NULL;
 }
 
-static int upload_one(struct hub_client *hc, struct commit_file *cf, struct hub_progress *progress)
+/* Opens the object's file and plans its parts (pool lock held: it is the
+ * first part taken of it). */
+static int up_file_start(struct up_file *f)
 {
-    const char *href = json_string_value(json_object_get(cf->upload, "href"));
-    const json_t *header = json_object_get(cf->upload, "header");
-    if (!href)
+    const json_t *header = json_object_get(f->cf->upload, "header");
+    f->href = json_string_value(json_object_get(f->cf->upload, "href"));
+    if (!f->href)
         return -EIO;
-    int fd = open(cf->op->local_file, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    int rc;
-    if (json_is_object(header) && json_object_get(header, "chunk_size"))
-        rc = upload_multipart(hc, cf, fd, href, header, progress);
-    else
-        rc = put_region(hc, href, fd, 0, cf->size, NULL, 0, progress);
-    close(fd);
+    f->multipart = json_is_object(header) && json_object_get(header, "chunk_size");
+    if (f->multipart) {
+        int rc = hub_lfs_parts_plan(header, f->cf->size, &f->parts, &f->nparts);
+        if (rc)
+            return rc;
+        if (!(f->etags = calloc(f->nparts, sizeof(*f->etags))))
+            return -ENOMEM;
+    } else {
+        f->nparts = 1;
+    }
+    f->fd = open(f->cf->op->local_file, O_RDONLY | O_CLOEXEC);
+    return f->fd < 0 ? -errno : 0;
+}
+
+/* All parts are there: complete a multipart upload, verify, done. */
+static int up_file_finish(struct upload_pool *p, struct up_file *f)
+{
+    struct commit_file *cf = f->cf;
+    int rc = 0;
+    if (f->multipart) {
+        json_t *plist = json_array(), *done = NULL;
+        for (size_t i = 0; plist && i < f->nparts; i++) {
+            json_t *e = json_pack("{s:I, s:s}", "partNumber", (json_int_t)(i + 1), "etag",
+                                  f->etags[i]);
+            if (!e || json_array_append_new(plist, e)) {
+                json_decref(plist);
+                plist = NULL;
+            }
+        }
+        done = plist ? json_pack("{s:s, s:O}", "oid", cf->sha256, "parts", plist) : NULL;
+        /* the completion URL is signed too; official clients send no token */
+        rc = done ? post_json(p->hc, f->href, done, false) : -ENOMEM;
+        json_decref(done);
+        json_decref(plist);
+    }
     if (rc == 0 && cf->verify) {
         const char *vhref = json_string_value(json_object_get(cf->verify, "href"));
         json_t *v = json_pack("{s:s, s:I}", "oid", cf->sha256, "size", (json_int_t)cf->size);
-        rc = !v ? -ENOMEM : vhref ? post_json(hc, vhref, v, true) : 0;
+        rc = !v ? -ENOMEM : vhref ? post_json(p->hc, vhref, v, true) : 0;
         json_decref(v);
     }
-    if (rc)
-        hm_warn("hub: upload of %s failed: %s", cf->op->path, strerror(-rc));
-    else
-        hub_progress_file_done(progress);
+    if (rc == 0)
+        hub_progress_file_done(p->progress);
     return rc;
 }
 
-struct upload_pool {
-    struct hub_client *hc;
-    struct commit_file **jobs;
-    size_t n;
-    struct hub_progress *progress; /* of the thread that called hub_commit, or NULL */
-    pthread_mutex_t lock; /* protects next, err */
-    size_t next;
-    int err; /* first failure; stops the others from starting new jobs */
-};
+static void pool_fail(struct upload_pool *p, struct up_file *f, int rc)
+{
+    hm_warn("hub: upload of %s failed: %s", f->cf->op->path, strerror(-rc));
+    pthread_mutex_lock(&p->lock);
+    if (!p->err)
+        p->err = rc;
+    pthread_mutex_unlock(&p->lock);
+}
 
 static void *upload_worker(void *arg)
 {
     struct upload_pool *p = arg;
     for (;;) {
         pthread_mutex_lock(&p->lock);
-        size_t i = p->err ? p->n : p->next++;
-        pthread_mutex_unlock(&p->lock);
-        if (i >= p->n)
+        if (p->err || p->cur_file >= p->n) {
+            pthread_mutex_unlock(&p->lock);
             return NULL;
-        int rc = upload_one(p->hc, p->jobs[i], p->progress);
-        if (rc) {
-            pthread_mutex_lock(&p->lock);
+        }
+        struct up_file *f = &p->files[p->cur_file];
+        size_t part = p->cur_part;
+        int rc = 0;
+        if (part == 0 && (rc = up_file_start(f)) != 0) {
             if (!p->err)
                 p->err = rc;
             pthread_mutex_unlock(&p->lock);
+            hm_warn("hub: upload of %s failed: %s", f->cf->op->path, strerror(-rc));
+            return NULL;
+        }
+        if (++p->cur_part >= f->nparts) {
+            p->cur_file++;
+            p->cur_part = 0;
+        }
+        pthread_mutex_unlock(&p->lock);
+
+        if (f->multipart)
+            rc = put_region(p->hc, f->parts[part].url, f->fd, f->parts[part].off,
+                            f->parts[part].len, f->etags[part], LFS_ETAG_MAX, p->progress);
+        else
+            rc = put_region(p->hc, f->href, f->fd, 0, f->cf->size, NULL, 0, p->progress);
+        if (rc) {
+            pool_fail(p, f, rc);
+            return NULL;
+        }
+        pthread_mutex_lock(&p->lock);
+        bool last = ++f->done == f->nparts;
+        pthread_mutex_unlock(&p->lock);
+        if (last) {
+            /* no other thread touches f any more */
+            close(f->fd);
+            f->fd = -1;
+            rc = up_file_finish(p, f);
+            up_file_release(f);
+            if (rc) {
+                pool_fail(p, f, rc);
+                return NULL;
+            }
         }
     }
 }
 
 static int run_uploads(struct hub_client *hc, struct commit_file **jobs, size_t n)
 {
-    struct upload_pool p = {.hc = hc, .jobs = jobs, .n = n, .progress = hub_progress_bound()};
-    uint64_t total = 0;
-    for (size_t i = 0; i < n; i++)
+    struct upload_pool p = {.hc = hc, .n = n, .progress = hub_progress_bound()};
+    uint64_t total = 0, parts = 0;
+    if (!(p.files = calloc(n, sizeof(*p.files))))
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        p.files[i].cf = jobs[i];
+        p.files[i].fd = -1;
         total += jobs[i]->size;
+        const json_t *header = json_object_get(jobs[i]->upload, "header");
+        const char *cs = json_string_value(json_object_get(header, "chunk_size"));
+        unsigned long long chunk = cs ? strtoull(cs, NULL, 10) : 0;
+        parts += chunk ? jobs[i]->size / chunk + 1 : 1; /* an estimate is enough here */
+    }
     hub_progress_begin(p.progress, (unsigned)n, total);
     pthread_t th[LFS_PARALLEL];
     size_t started = 0;
     pthread_mutex_init(&p.lock, NULL);
-    size_t want = n < LFS_PARALLEL ? n : LFS_PARALLEL;
+    size_t want = parts < LFS_PARALLEL ? (size_t)parts : LFS_PARALLEL;
     for (size_t i = 1; i < want; i++) {
         if (pthread_create(&th[started], NULL, upload_worker, &p) != 0)
             break;
@@ -320,6 +390,9 @@ static int run_uploads(struct hub_client *hc, struct commit_file **jobs, size_t 
     for (size_t i = 0; i < started; i++)
         pthread_join(th[i], NULL);
     pthread_mutex_destroy(&p.lock);
+    for (size_t i = 0; i < n; i++) /* objects left half-done by a failure */
+        up_file_release(&p.files[i]);
+    free(p.files);
     hub_progress_end(p.progress, p.err);
     return p.err;
 }

@@ -50,11 +50,16 @@ int hub_commit_hash_file(const char *path, struct commit_file *cf)
         rc = -ENOMEM;
         goto out;
     }
-    /* git hashes "blob <size>\0" + content */
+    /* git hashes "blob <size>\0" + content.  The git oid only serves to
+     * spot a regular file that is already on the Hub as it is; files of
+     * HUB_REGULAR_MAX bytes and more can only be LFS files, whose sha256
+     * does that: no second digest over a large file. */
+    bool git = (uint64_t)st.st_size < HUB_REGULAR_MAX;
     char hdr[48];
     int hl = snprintf(hdr, sizeof(hdr), "blob %" PRIu64, (uint64_t)st.st_size);
-    if (!EVP_DigestInit_ex(c256, EVP_sha256(), NULL) || !EVP_DigestInit_ex(c1, EVP_sha1(), NULL) ||
-        !EVP_DigestUpdate(c1, hdr, (size_t)hl + 1))
+    if (!EVP_DigestInit_ex(c256, EVP_sha256(), NULL) ||
+        (git && (!EVP_DigestInit_ex(c1, EVP_sha1(), NULL) ||
+                 !EVP_DigestUpdate(c1, hdr, (size_t)hl + 1))))
         goto out;
     uint64_t total = 0;
     for (;;) {
@@ -71,7 +76,8 @@ int hub_commit_hash_file(const char *path, struct commit_file *cf)
             size_t sn = (size_t)n < HUB_SAMPLE_BYTES ? (size_t)n : HUB_SAMPLE_BYTES;
             EVP_EncodeBlock((unsigned char *)cf->sample_b64, buf, (int)sn);
         }
-        if (!EVP_DigestUpdate(c256, buf, (size_t)n) || !EVP_DigestUpdate(c1, buf, (size_t)n))
+        if (!EVP_DigestUpdate(c256, buf, (size_t)n) ||
+            (git && !EVP_DigestUpdate(c1, buf, (size_t)n)))
             goto out;
         total += (uint64_t)n;
     }
@@ -86,9 +92,12 @@ int hub_commit_hash_file(const char *path, struct commit_file *cf)
     if (!EVP_DigestFinal_ex(c256, md, &mdl))
         goto out;
     to_hex(md, mdl, cf->sha256);
-    if (!EVP_DigestFinal_ex(c1, md, &mdl))
-        goto out;
-    to_hex(md, mdl, cf->git_oid);
+    cf->git_oid[0] = '\0'; /* unknown: never equal to the Hub's oid */
+    if (git) {
+        if (!EVP_DigestFinal_ex(c1, md, &mdl))
+            goto out;
+        to_hex(md, mdl, cf->git_oid);
+    }
     cf->size = total;
     rc = 0;
 out:
@@ -138,7 +147,8 @@ int hub_preupload_apply(const json_t *res, struct commit_file *files, size_t n)
                 hm_warn("hub: %s matches .gitignore, not committed", path);
                 cf->skip = true;
             }
-            if (oid && (strcmp(oid, cf->lfs ? cf->sha256 : cf->git_oid) == 0))
+            const char *mine = cf->lfs ? cf->sha256 : cf->git_oid;
+            if (oid && *mine && strcmp(oid, mine) == 0)
                 cf->skip = true; /* identical content already there */
         }
     }
