@@ -1,9 +1,12 @@
 """bench_write.py — the write-path benchmark (run through scripts/bench-write.sh).
 
 Medians over --reps runs, against a local hubsim, printed as one table:
-  cp   : `cp` of a SIZE MiB file into a fresh mount, then `hubmount sync` (until the commit
-         exists)  vs  `cp` to local disk + one upload of the same file with curl (preupload,
-         LFS batch, PUT, commit: the minimum any client must send)
+  cp   : `cp` of a SIZE MiB file into a fresh mount, then `hubmount sync` right away (until
+         the commit exists: what a user who waits does; the commit_delay debounce is not
+         waited out)  vs  `cp` to local disk + one upload of the same file (preupload, LFS
+         batch, PUT(s), completion, verify, commit: the minimum any client must send), by the
+         same upload route hubmount gets: multipart above the emulator's part size, parts
+         one after the other like huggingface_hub (see curl_upload)
   rsync: `rsync -a` of N small files into the mount + `hubmount sync`  vs  `rsync -a` to local
          disk + one commit of the same files with the official client (@huggingface/hub
          uploadFiles, from tests/conformance/node_modules)
@@ -12,6 +15,7 @@ Every process started here is stopped by PID; mounts are removed with fusermount
 """
 import argparse
 import hashlib
+import http.client
 import json
 import os
 import shutil
@@ -20,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "hubsim"))
@@ -91,8 +96,40 @@ def curl_json(method, url, body, ctype="application/json", token=TOKEN):
     return json.loads(out) if out.strip() else {}
 
 
-def curl_upload(url, repo, path_in_repo, local):
-    """preupload -> LFS batch (basic) -> curl -T -> commit, like any minimal client."""
+def put_parts(header, local, size):
+    """The parts of a multipart upload, one after the other over one keep-alive
+    connection, each read into memory first (what huggingface_hub does without
+    hf_transfer).  Returns the completion body's parts list."""
+    chunk = int(header["chunk_size"])
+    nparts = (size + chunk - 1) // chunk
+    parts, conn, origin = [], None, None
+    with open(local, "rb") as f:
+        for i in range(1, nparts + 1):
+            u = urllib.parse.urlsplit(header["%05d" % i] if "%05d" % i in header else header[str(i)])
+            if (u.hostname, u.port) != origin:
+                if conn:
+                    conn.close()
+                origin = (u.hostname, u.port)
+                conn = http.client.HTTPConnection(u.hostname, u.port, timeout=600)
+            data = f.read(chunk)
+            conn.request("PUT", u.path + ("?" + u.query if u.query else ""), body=data,
+                         headers={"Content-Length": str(len(data))})
+            r = conn.getresponse()
+            r.read()
+            if r.status != 200:
+                raise RuntimeError("part %d: HTTP %d" % (i, r.status))
+            parts.append({"partNumber": i, "etag": r.getheader("ETag")})
+    if conn:
+        conn.close()
+    return parts
+
+
+def curl_upload(url, repo, path_in_repo, local, transfers=("basic", "multipart")):
+    """preupload -> LFS batch -> upload -> commit, the minimum any client must send.
+    The batch offers basic and multipart transfers like huggingface_hub does, so the
+    baseline takes the same upload route as hubmount (the emulator, like the Hub,
+    answers multipart above its part size): a file below it is one `curl -T`, a
+    larger one is sent part by part (put_parts) and completed."""
     size = os.path.getsize(local)
     h = hashlib.sha256()
     with open(local, "rb") as f:
@@ -106,13 +143,21 @@ def curl_upload(url, repo, path_in_repo, local):
     curl_json("POST", api + "/preupload/main", json.dumps({"files": [
         {"path": path_in_repo, "size": size, "sample": base64.b64encode(sample).decode()}]}).encode())
     batch = curl_json("POST", "%s/%s.git/info/lfs/objects/batch" % (url, repo), json.dumps({
-        "operation": "upload", "transfers": ["basic"], "hash_algo": "sha256",
+        "operation": "upload", "transfers": list(transfers), "hash_algo": "sha256",
         "ref": {"name": "main"}, "objects": [{"oid": oid, "size": size}]}).encode(),
         ctype="application/vnd.git-lfs+json")
     obj = batch["objects"][0]
     up = obj.get("actions", {}).get("upload")
-    if up:
+    if up and up.get("header", {}).get("chunk_size"):
+        parts = put_parts(up["header"], local, size)
+        curl_json("POST", up["href"], json.dumps({"oid": oid, "parts": parts}).encode(),
+                  ctype="application/vnd.git-lfs+json", token=None)
+    elif up:
         run(["curl", "-sS", "--fail", "-X", "PUT", "-T", local, up["href"]])
+    verify = obj.get("actions", {}).get("verify")
+    if up and verify:
+        curl_json("POST", verify["href"], json.dumps({"oid": oid, "size": size}).encode(),
+                  ctype="application/vnd.git-lfs+json")
     body = "\n".join(json.dumps(x) for x in [
         {"key": "header", "value": {"summary": "curl upload"}},
         {"key": "lfsFile", "value": {"path": path_in_repo, "algo": "sha256", "oid": oid,
@@ -140,6 +185,8 @@ def main():
     ap.add_argument("--files", type=int, default=1000)
     ap.add_argument("--big", type=int, default=4096, help="MiB written for the RSS figure")
     ap.add_argument("--workdir", default="/var/tmp")
+    ap.add_argument("--before", help="another hubmount binary measured in the same run "
+                    "(same cases, interleaved), shown as 'before' rows")
     a = ap.parse_args()
 
     work = tempfile.mkdtemp(dir=a.workdir, prefix="hm-bench-write-")
@@ -148,7 +195,8 @@ def main():
     node_dir = os.path.join(ROOT, "tests", "conformance")
     have_node = shutil.which("node") and os.path.isdir(os.path.join(node_dir, "node_modules",
                                                                     "@huggingface"))
-    res = {k: [] for k in ("cp_mount", "cp_curl", "rsync_mount", "rsync_official")}
+    res = {k: [] for k in ("cp_mount", "cp_before", "cp_curl", "cp_basic", "rsync_mount",
+                           "rsync_before", "rsync_official")}
     rss = None
     try:
         def fresh_file(path, mib):
@@ -161,16 +209,31 @@ def main():
         tree = os.path.join(work, "tree")
         make_small_tree(tree, a.files)
         script = os.path.join(node_dir, "bench-upload.mjs")
-        for rep in range(a.reps):
-            repo = "acme/bench-cp-%d" % rep
+        def cp_case(binp, key, rep):
+            repo = "acme/bench-%s-%d" % (key.replace("_", "-"), rep)
             hub.seed(repo, files={"README.md": b"bench\n"})
-            m = Mount(a.bin, emu.url, repo, work)
+            m = Mount(binp, emu.url, repo, work)
             fresh_file(src, a.size)
             t = time.monotonic()
             run(["cp", src, os.path.join(m.path, "big.bin")])
-            sync(a.bin, m.path)
-            res["cp_mount"].append(time.monotonic() - t)
+            sync(binp, m.path)
+            res[key].append(time.monotonic() - t)
             m.close()
+
+        def rsync_case(binp, key, rep):
+            repo = "acme/bench-%s-%d" % (key.replace("_", "-"), rep)
+            hub.seed(repo, files={"README.md": b"bench\n"})
+            m = Mount(binp, emu.url, repo, work)
+            t = time.monotonic()
+            run(["rsync", "-a", tree + "/", os.path.join(m.path, "data") + "/"])
+            sync(binp, m.path)
+            res[key].append(time.monotonic() - t)
+            m.close()
+
+        for rep in range(a.reps):
+            cp_case(a.bin, "cp_mount", rep)
+            if a.before:
+                cp_case(a.before, "cp_before", rep)
 
             repo = "acme/bench-curl-%d" % rep
             hub.seed(repo, files={"README.md": b"bench\n"})
@@ -182,14 +245,20 @@ def main():
             res["cp_curl"].append(time.monotonic() - t)
             os.unlink(local)
 
-            repo = "acme/bench-rsync-%d" % rep
+            # for the record: the same with one basic PUT, a route the emulator
+            # makes far cheaper than multipart (no parts to store and join)
+            repo = "acme/bench-basic-%d" % rep
             hub.seed(repo, files={"README.md": b"bench\n"})
-            m = Mount(a.bin, emu.url, repo, work)
+            fresh_file(src, a.size)
             t = time.monotonic()
-            run(["rsync", "-a", tree + "/", os.path.join(m.path, "data") + "/"])
-            sync(a.bin, m.path)
-            res["rsync_mount"].append(time.monotonic() - t)
-            m.close()
+            run(["cp", src, local])
+            curl_upload(emu.url, repo, "big.bin", local, transfers=("basic",))
+            res["cp_basic"].append(time.monotonic() - t)
+            os.unlink(local)
+
+            rsync_case(a.bin, "rsync_mount", rep)
+            if a.before:
+                rsync_case(a.before, "rsync_before", rep)
 
             if have_node:
                 repo = "acme/bench-official-%d" % rep
@@ -230,9 +299,16 @@ def main():
     print("| %-34s | %8s | %8s | %5s |" % ("case", "hubmount", "baseline", "ratio"))
     print("|%s|%s|%s|%s|" % ("-" * 36, "-" * 10, "-" * 10, "-" * 7))
     row("cp %d MiB until committed" % a.size, med["cp_mount"], med["cp_curl"],
-        "baseline: cp to disk + curl upload")
+        "baseline: cp to disk + upload, same route (multipart)")
+    if a.before:
+        row("  before (--before binary)", med["cp_before"], med["cp_curl"], "same baseline")
+    row("  (same, baseline one basic PUT)", med["cp_mount"], med["cp_basic"],
+        "not the route the emulator gives hubmount: for the record")
     row("rsync -a %d files until committed" % a.files, med["rsync_mount"], med["rsync_official"],
         "baseline: rsync to disk + @huggingface/hub uploadFiles")
+    if a.before:
+        row("  before (--before binary)", med["rsync_before"], med["rsync_official"],
+            "same baseline")
     print("\npeak RSS of the daemon writing %d MiB: %.1f MiB" % (a.big, (rss or 0) / 1024))
 
 
