@@ -62,6 +62,11 @@ void hm_log(enum hm_log_level level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* Messages carry names chosen by the server (paths, error texts): a
+     * newline in one must not start a forged log line. */
+    for (char *p = msg; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
 
     if (log_sink == HM_LOG_SYSLOG) {
         static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};

@@ -103,6 +103,7 @@ int hub_list_tree(struct hub_client *hc, const struct hub_source *src, const cha
 {
     struct hub_buf first = HUB_BUF_INIT(16384);
     char *url = NULL;
+    size_t from = out->n;
     int rc = hub_url_tree(&first, hc->endpoint, src, commit, dir, recursive);
     if (rc)
         goto out;
@@ -132,6 +133,8 @@ int hub_list_tree(struct hub_client *hc, const struct hub_source *src, const cha
         free(url);
         url = next;
     }
+    if (rc == 0)
+        rc = hub_entries_check_listing(out, from, dir ? dir : "", recursive);
 out:
     free(url);
     hub_buf_free(&first);

@@ -80,8 +80,10 @@ static int parse_one(const json_t *o, struct hub_entries *out)
     memset(&e, 0, sizeof(e));
     const json_t *type = json_object_get(o, "type");
     const json_t *path = json_object_get(o, "path");
-    if (!json_is_string(type) || !json_is_string(path))
+    if (!json_is_string(type) || !json_is_string(path)) {
+        hm_warn("hub: listing entry without a type or a path: refused");
         return -EIO;
+    }
     if (!path_ok(path)) {
         hm_warn("hub: listing with an invalid path (%zu bytes): refused",
                 json_string_length(path));
@@ -105,12 +107,61 @@ static int parse_one(const json_t *o, struct hub_entries *out)
     return hub_entries_push(out, &e);
 }
 
+static int cmp_paths(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A broken or hostile server could file an entry under another directory
+ * than the one listed (where it would shadow what that directory holds) or
+ * name one path twice: the kernel would then see two inodes for one name.
+ * The Hub never does either, so the whole listing is refused. */
+int hub_entries_check_listing(const struct hub_entries *l, size_t from, const char *dir,
+                              bool recursive)
+{
+    size_t dl = strlen(dir);
+    size_t n = l->n > from ? l->n - from : 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *p = l->v[from + i].path;
+        const char *rest = p;
+        if (dl) {
+            if (strncmp(p, dir, dl) != 0 || p[dl] != '/') {
+                hm_warn("hub: listing of '%s' has an entry outside it: refused", dir);
+                return -EIO;
+            }
+            rest = p + dl + 1;
+        }
+        if (!recursive && strchr(rest, '/')) {
+            hm_warn("hub: listing of '%s' has an entry below a subdirectory: refused", dir);
+            return -EIO;
+        }
+    }
+    if (n < 2)
+        return 0;
+    const char **v = malloc(n * sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        v[i] = l->v[from + i].path;
+    qsort(v, n, sizeof(*v), cmp_paths);
+    int rc = 0;
+    for (size_t i = 1; i < n && rc == 0; i++)
+        if (strcmp(v[i - 1], v[i]) == 0)
+            rc = -EIO;
+    free(v);
+    if (rc)
+        hm_warn("hub: listing of '%s' names one path twice: refused", dir);
+    return rc;
+}
+
 int hub_entries_parse_json(const json_t *array, struct hub_entries *out)
 {
     if (json_is_object(array))
         return parse_one(array, out);
-    if (!json_is_array(array))
+    if (!json_is_array(array)) {
+        hm_warn("hub: listing is not a JSON list: refused");
         return -EIO;
+    }
     size_t i;
     const json_t *o;
     json_array_foreach(array, i, o)

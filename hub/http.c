@@ -337,7 +337,16 @@ static enum hop_result attempt(struct hub_client *hc, CURL *h, const struct hub_
         char *next = NULL;
         int rc = hub_url_join(url, resp->location, &next);
         if (rc) {
-            *err = -rc;
+            hm_warn("hub: unusable redirect target: refused");
+            *err = rc == -ENOMEM ? ENOMEM : EIO; /* a broken server, not a bad argument */
+            res = HOP_FATAL;
+            break;
+        }
+        if (strncasecmp(next, "http://", 7) != 0 && strncasecmp(next, "https://", 8) != 0) {
+            /* libcurl would refuse it too (CURLOPT_PROTOCOLS_STR), silently */
+            hm_warn("hub: redirect to a non-HTTP URL refused");
+            free(next);
+            *err = EIO;
             res = HOP_FATAL;
             break;
         }

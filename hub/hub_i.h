@@ -62,6 +62,12 @@ int hub_identity_parse(const char *json, size_t len, struct hub_identity *out)
 int hub_entries_parse_json(const json_t *array, struct hub_entries *out)
     __attribute__((warn_unused_result));
 
+/* Entries from index `from` on are a listing of `dir` ("" = root): each
+ * must lie below it (directly unless `recursive`) and no path may come
+ * twice (e.g. a file and a directory of one name).  -EIO (logged) if not. */
+int hub_entries_check_listing(const struct hub_entries *l, size_t from, const char *dir,
+                              bool recursive) __attribute__((warn_unused_result));
+
 /* "bytes START-END/TOTAL" or "bytes * /TOTAL" (total -1 if "*"). */
 int hub_parse_content_range(const char *s, int64_t *start, int64_t *end, int64_t *total)
     __attribute__((warn_unused_result));

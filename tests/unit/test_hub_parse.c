@@ -105,6 +105,39 @@ static void test_hostile_entries(void)
     json_decref(j);
 }
 
+/* A listing of one directory: children only, each once (hostile servers). */
+static int listing_rc(const char *text, const char *dir, bool recursive)
+{
+    json_t *j = js(text);
+    struct hub_entries l = {0};
+    int rc = j ? hub_entries_parse_json(j, &l) : -999;
+    if (rc == 0)
+        rc = hub_entries_check_listing(&l, 0, dir, recursive);
+    hub_entries_free(&l);
+    json_decref(j);
+    return rc;
+}
+
+static void test_listing_shape(void)
+{
+    const char *f = "{\"type\":\"file\",\"path\":\"";
+    const char *d = "{\"type\":\"directory\",\"path\":\"";
+    char buf[512];
+    snprintf(buf, sizeof buf, "[%sa/x\"},%sa/y\"}]", f, d);
+    CHECK(listing_rc(buf, "a", false) == 0);
+    CHECK(listing_rc(buf, "", false) == -EIO);   /* below a subdirectory of the root */
+    CHECK(listing_rc(buf, "", true) == 0);       /* fine in a recursive listing */
+    CHECK(listing_rc(buf, "b", false) == -EIO);  /* outside the listed directory */
+    CHECK(listing_rc(buf, "a/x", true) == -EIO); /* "a/x" is not below itself */
+    snprintf(buf, sizeof buf, "[%sab/x\"}]", f);
+    CHECK(listing_rc(buf, "a", false) == -EIO);  /* a prefix of the name is not the dir */
+    snprintf(buf, sizeof buf, "[%sa/x\"},%sa/z\"},%sa/x\"}]", f, f, f);
+    CHECK(listing_rc(buf, "a", false) == -EIO);  /* one name twice */
+    snprintf(buf, sizeof buf, "[%sa/x\"},%sa/x\"}]", f, d);
+    CHECK(listing_rc(buf, "a", false) == -EIO);  /* a file and a directory of one name */
+    CHECK(listing_rc("[]", "a", false) == 0);
+}
+
 static void test_parts_plan(void)
 {
     struct hub_lfs_part *p = NULL;
@@ -269,6 +302,7 @@ int main(void)
     test_error_body();
     test_hex();
     test_hostile_entries();
+    test_listing_shape();
     test_parts_plan();
     test_batch_and_preupload();
     test_commit_and_info();
