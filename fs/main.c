@@ -132,6 +132,12 @@ int main(int argc, char *argv[])
         goto out1;
     if ((ms.read_only || opt.offline) && !opt.ro && fuse_opt_add_arg(&args, "-oro") != 0)
         goto out1;
+    /* The kernel checks the modes we report (also done by the POSIX ACL
+     * negotiation, when the kernel offers it).  With -o allow_other this is
+     * what keeps other local users from writing with the mounting user's
+     * token or reading a file chmod'ed 0600. */
+    if (fuse_opt_add_arg(&args, "-odefault_permissions") != 0)
+        goto out1;
     if (fuse_opt_add_arg(&args, "-osubtype=hubmount") != 0 || add_fsname(&args, opt.source) != 0)
         goto out1;
 

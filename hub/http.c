@@ -282,6 +282,19 @@ static enum hop_result hop_perform(struct hub_client *hc, CURL *h, const struct 
         *err = hub_errno(0, NULL, NULL, req->kind, send_auth);
         res = req->retry ? HOP_RETRYABLE : HOP_FATAL;
         break;
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_ISSUER_ERROR: {
+        /* Verification is never turned off: say why, once per request. */
+        char origin[sizeof(hc->origin)];
+        if (hub_url_origin(url, origin, sizeof(origin)) != 0)
+            snprintf(origin, sizeof(origin), "the server");
+        hm_error("hub: TLS certificate of %s is not trusted (%s): refused", origin,
+                 curl_easy_strerror(cc));
+        *err = hub_errno(0, NULL, NULL, req->kind, send_auth);
+        break;
+    }
     default:
         *err = hub_errno(0, NULL, NULL, req->kind, send_auth);
         break;
