@@ -476,9 +476,10 @@ def test_long_upload_reports_progress_in_log_and_status(hub, repo_name, mount):
     hub.seed(repo_name, files={"a.txt": b"a\n"})
     size = 8 << 20
     saved = hub.json("GET", "/__emulator/config")
-    hub.set_config(multipart_chunk_size=1 << 20)  # 8 parts ...
+    hub.set_config(multipart_chunk_size=256 << 10)  # 32 parts ...
     hub.add_faults({"method": "PUT", "origin": "cdn", "action": "latency",
-                    "latency_ms": 800})  # ... of ~0.8 s each: a line every ~1.6 s
+                    "latency_ms": 800})  # ... of ~0.8 s each, 4 at a time: ~6.4 s, a line
+    # whenever bytes flow a second or more after the last one (~every 1.6 s)
     try:
         m = mount(repo_name, opts=["commit_delay=0", "commit_window=1", "progress=1", "poll=0"])
         before = status_json(m.path)
