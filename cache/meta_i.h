@@ -50,6 +50,10 @@ enum meta_stmt_id {
     MS_OV_DEL_TREE,
     MS_OV_LIST,
     MS_OV_RENAME,
+    MS_JA_INSERT,   /* journal_apply.c */
+    MS_JA_DELETE,
+    MS_OVA_DELETE,
+    MS_OVA_MOVE,
     MS_COUNT
 };
 

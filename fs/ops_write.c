@@ -27,6 +27,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Writeback of a file being written is started every this many bytes. */
+#define HM_WRITEBACK_STEP ((uint64_t)8 << 20)
+
 static int64_t now_s(void)
 {
     return (int64_t)time(NULL);
@@ -891,6 +894,15 @@ static void hw_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
     ssize_t n = wfile_unshare_locked(hw, wf);
     if (n == 0)
         n = staging_pwrite(wf->fd, buf, size, (uint64_t)off);
+    if (n > 0 && (uint64_t)off + (uint64_t)n >= wf->wb_upto + HM_WRITEBACK_STEP) {
+        /* close(2) must fsync the whole file: start writing it to disk now,
+         * while the writer is still going, so that fsync finds little left
+         * (without waiting: SYNC_FILE_RANGE_WRITE only queues the pages) */
+        uint64_t end = (uint64_t)off + (uint64_t)n;
+        (void)sync_file_range(wf->fd, (off64_t)wf->wb_upto, (off64_t)(end - wf->wb_upto),
+                              SYNC_FILE_RANGE_WRITE);
+        wf->wb_upto = end;
+    }
     if (n >= 0) {
         if ((uint64_t)off + (uint64_t)n > wf->size) {
             wf->size = (uint64_t)off + (uint64_t)n;
@@ -1081,8 +1093,11 @@ static int create_common(struct hm_write *hw, fuse_ino_t parent, const char *nam
     mode_t perm = mode & 07777;
     if (perm && perm != HM_DEFAULT_FILE_PERM) {
         wf->perm = perm;
+        /* synchronous=NORMAL: the row is in the WAL ahead of the journal row
+         * that close(2) writes with an fsync of the WAL, so it is as durable
+         * as the file itself from then on (and before close nothing is) */
         struct overlay_entry o = {.path = path, .fields = OVERLAY_MODE, .mode = perm};
-        r = overlay_put(ms->meta, ms->repo_key, ms->revision, &o);
+        r = overlay_put_attrs(ms->meta, ms->repo_key, ms->revision, &o);
         if (r < 0)
             goto fail;
     } else {
@@ -1280,6 +1295,8 @@ static int set_attrs(struct hm_write *hw, fuse_ino_t ino, const struct node_info
         return r;
     char *keep = o.path;
     o.path = (char *)ni->path;
+    struct overlay_entry before = o; /* rsync's fchmod right after create sets the same mode */
+    bool had_row = r == 0;
     if (to_set & FUSE_SET_ATTR_MODE) {
         o.fields |= OVERLAY_MODE;
         o.mode = attr->st_mode & 07777;
@@ -1305,7 +1322,10 @@ static int set_attrs(struct hm_write *hw, fuse_ino_t ino, const struct node_info
     }
     if (ni->kind == NODE_LOCAL && ni->is_dir)
         o.is_dir = o.is_dir || pending_stat(hw->pending, ni->path, NULL) != PENDING_DIR;
-    r = overlay_put_attrs(ms->meta, ms->repo_key, ms->revision, &o);
+    bool same = had_row && o.fields == before.fields && o.mode == before.mode &&
+                o.uid == before.uid && o.gid == before.gid && o.mtime_sec == before.mtime_sec &&
+                o.mtime_nsec == before.mtime_nsec && o.is_dir == before.is_dir;
+    r = same ? 0 : overlay_put_attrs(ms->meta, ms->repo_key, ms->revision, &o);
     o.path = keep;
     overlay_entry_clear(&o);
     if (r < 0)

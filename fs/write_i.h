@@ -59,6 +59,7 @@ struct wfile {
     struct hub_entry base;    /* that entry (base.path NULL) */
     char base_commit[HUB_SHA1_HEX];
     int error;                /* sticky write error (e.g. ENOSPC), positive */
+    uint64_t wb_upto;         /* writeback to disk started for [0, wb_upto) (see hw_write) */
 };
 
 /* Where the bytes of an LFS object reused by a rename can be read until

@@ -131,8 +131,33 @@ int main(void)
     CHECK(staging_remove(st, p2) == 0);
     CHECK(staging_remove(st, p3) == 0);
     CHECK(staging_remove(st, p3) == 0); /* already gone: fine */
-    CHECK(rmdir(staging_dir(st)) == 0);
-    staging_free(st);
+
+    /* a burst of creates (files made ahead by the helper, or made at once
+     * when it lags): distinct, empty, private; none left behind at free */
+    enum { BURST = 40 };
+    char (*bp)[PATH_MAX] = calloc(BURST, PATH_MAX);
+    bool burst_ok = bp != NULL;
+    for (int i = 0; burst_ok && i < BURST; i++) {
+        int bfd = -1;
+        burst_ok = staging_create(st, bp[i], PATH_MAX, &bfd) == 0 && fstat(bfd, &sb) == 0 &&
+                   sb.st_size == 0 && (sb.st_mode & 0777) == 0600 &&
+                   staging_pwrite(bfd, "x", 1, 0) == 1;
+        for (int k = 0; burst_ok && k < i; k++)
+            burst_ok = strcmp(bp[k], bp[i]) != 0;
+        if (bfd >= 0)
+            close(bfd);
+        if (i % 8 == 7)
+            usleep(2000); /* let the helper refill now and then */
+    }
+    CHECK(burst_ok);
+    for (int i = 0; bp && i < BURST; i++)
+        if (bp[i][0])
+            CHECK(staging_remove(st, bp[i]) == 0);
+    free(bp);
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", staging_dir(st));
+    staging_free(st); /* removes the files it made ahead */
+    CHECK(rmdir(dir) == 0);
     rmdir(root);
     return tap_done();
 }
