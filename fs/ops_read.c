@@ -279,8 +279,10 @@ static void hm_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     /* A local node's attributes follow writes: ask the write path for them
      * now.  The node may hold an older answer (a lookup or READDIRPLUS that
      * read them before a write and stored them after it), and the kernel
-     * takes a getattr reply as the file's size. */
-    if (ni.kind == NODE_LOCAL && ms->hooks.lookup && ni.path) {
+     * takes a getattr reply as the file's size.  Not for an unhashed node
+     * (unlinked, or replaced by a rename): its path names another file now,
+     * and writes through its open handles keep the node's own copy current. */
+    if (ni.kind == NODE_LOCAL && ni.hashed && ms->hooks.lookup && ni.path) {
         struct node_local fresh;
         if (ms->hooks.lookup(ms->hooks.ctx, ni.path, &fresh) == 0 &&
             fresh.is_dir == ni.is_dir) {

@@ -146,6 +146,41 @@ out:
     fuse_reply_err(req, -r);
 }
 
+/* POSIX keeps a directory until rmdir, but the Hub has no empty folders: a
+ * committed folder whose last entry is deleted or moved away would vanish
+ * at the next commit, under a program about to write into it.  An overlay
+ * directory row (what mkdir leaves) keeps the parent of `path` in the view;
+ * rmdir removes it.  synchronous=NORMAL like renames: a power loss may take
+ * it back, a crash of the daemon does not. */
+static void keep_parent_dir(struct hm_write *hw, const char *path)
+{
+    struct mount_state *ms = hw->ms;
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return; /* the root always exists */
+    char *parent = strndup(path, (size_t)(slash - path));
+    if (!parent)
+        return;
+    struct overlay_entry o;
+    memset(&o, 0, sizeof(o));
+    int r = overlay_get(ms->meta, ms->repo_key, ms->revision, parent, &o);
+    if (r == 0 && o.is_dir)
+        goto out;
+    if (r < 0 && r != -ENOENT)
+        goto out;
+    /* keep the attributes a chmod/utimens left on the row */
+    char *keep = o.path;
+    o.path = parent;
+    o.is_dir = true;
+    r = overlay_put_attrs(ms->meta, ms->repo_key, ms->revision, &o);
+    o.path = keep;
+    if (r < 0)
+        hm_warn("%s: directory not kept after its last entry: %s", parent, strerror(-r));
+out:
+    overlay_entry_clear(&o);
+    free(parent);
+}
+
 static void unhash_path(struct hm_write *hw, const char *path)
 {
     fuse_ino_t ino = node_find(hw->ms->nodes, path);
@@ -187,6 +222,7 @@ void hw_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
     if (r == 0)
         r = remove_empty_dir(hw, path, remote_here);
     if (r == 0) {
+        keep_parent_dir(hw, path);
         unhash_path(hw, path);
         if (hw->worker)
             commit_worker_notify(hw->worker);
@@ -221,6 +257,7 @@ void hw_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
     if (r == 0)
         (void)overlay_delete(ms->meta, ms->repo_key, ms->revision, path, false);
     if (r == 0) {
+        keep_parent_dir(hw, path);
         unhash_path(hw, path);
         if (hw->worker)
             commit_worker_notify(hw->worker);
@@ -445,6 +482,7 @@ void hw_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
     }
     if (r < 0)
         goto out;
+    keep_parent_dir(hw, src);
     fuse_ino_t ino = node_find(ms->nodes, src);
     if (ino) {
         int nr = node_rename(ms->nodes, ino, dst);
