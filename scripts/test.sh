@@ -176,7 +176,10 @@ ASAN_SLICE="test_read_every_file_and_cp_r or test_missing_paths_are_enoent \
  or test_name_at_rev_lookups or test_noise_namespace_mount or test_mkdir_creates_private_repo \
  or test_hub_mount_reads_and_writes_a_repo \
  or test_hf_cache_content_is_served_without_downloading \
- or test_debug_log_has_commit_lines_and_never_the_token"
+ or test_debug_log_has_commit_lines_and_never_the_token \
+ or test_hostile_listing_is_eio or test_hostile_content_is_eio or test_endless_body_is_cut \
+ or test_100000_entries_and_10_mib_json or test_fsync_during_faults_does_not_fail \
+ or (test_kill_9_at_each_stage and commit_sent) or test_token_never_leaves_the_process"
 if [[ " $SUITES " == *" asan "* ]]; then
     san_opts=(-Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true)
     if [ -f build-asan/build.ninja ]; then

@@ -1,7 +1,8 @@
 /* fuzz_entries.c — tree listing / paths-info JSON -> struct hub_entries.
  * Invariants: every accepted path is relative with no empty, "." or ".."
  * segment; ids are "" or lowercase hex of the exact length; directories
- * have size 0. */
+ * have size 0.  A listing of the root that hub_entries_check_listing
+ * accepts has no '/' in any name and no name twice. */
 #include "../../hub/hub_i.h"
 #include "fuzz.h"
 
@@ -37,6 +38,15 @@ static void run(const uint8_t *data, size_t size, size_t flags)
         FUZZ_ASSERT(e->sha256[0] == '\0' || fuzz_is_hex(e->sha256, HUB_SHA256_HEX - 1));
         FUZZ_ASSERT(!e->is_dir || (e->size == 0 && !e->is_lfs));
     }
+    if (rc == 0 && hub_entries_check_listing(&l, 0, "", false) == 0) {
+        for (size_t i = 0; i < l.n; i++) {
+            FUZZ_ASSERT(!strchr(l.v[i].path, '/'));
+            for (size_t k = i + 1; k < l.n && k < i + 64; k++)
+                FUZZ_ASSERT(strcmp(l.v[i].path, l.v[k].path) != 0);
+        }
+    }
+    if (rc == 0)
+        (void)hub_entries_check_listing(&l, 0, "a", true);
     hub_entries_free(&l);
     json_decref(root);
 }

@@ -265,8 +265,9 @@ def test_branch_deleted_and_recreated(hub, emu, repo_name, mount):
     # committing now fails (the branch is gone): the change stays pending, reads go on
     r = subprocess.run([HUBMOUNT, "sync", m.path], capture_output=True, text=True, timeout=60)
     assert r.returncode == 1
+    time.sleep(2.5)  # two polls of the missing branch
     assert read(m.p("pending.txt")) == b"kept"
-    assert read(m.p("dev.txt")) == b"dev"
+    assert read(m.p("dev.txt")) == b"dev"  # the last commit shown stays
     other.json("POST", "/api/models/%s/branch/dev" % repo_name, {"startingPoint": "main"})
     r = subprocess.run([HUBMOUNT, "sync", m.path], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
