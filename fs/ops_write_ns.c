@@ -89,6 +89,20 @@ int hw_dir_nonempty(struct hm_write *hw, const char *path, bool *nonempty)
         return 0;
     char commit[HUB_SHA1_HEX];
     ms_commit_get(ms, commit, NULL);
+    /* Only a folder of the commit has remote children.  `path` may be a
+     * committed FILE deleted here and replaced by a local directory: listing
+     * it as a folder asks the Hub for a tree it answers with the file
+     * itself (EIO for rmdir of that directory). */
+    struct hub_entry self;
+    r = tree_entry(ms, commit, path, &self);
+    if (r == -ENOENT || r == -ENOTDIR)
+        return 0;
+    if (r < 0)
+        return r;
+    bool folder = self.is_dir;
+    meta_entry_clear(&self);
+    if (!folder)
+        return 0;
     struct hub_entries l;
     r = tree_list(ms, commit, path, &l);
     if (r == -ENOENT || r == -ENOTDIR)

@@ -470,6 +470,21 @@ def test_fstat_of_replaced_and_unlinked_files(m):
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", KINDS)
+def test_directory_in_place_of_a_deleted_file(m, kind):
+    path, _ = src_of(m, kind)
+    os.unlink(path)
+    os.mkdir(path)
+    write(os.path.join(path, "inside"), b"i")
+    assert err(os.rmdir, path) == errno.ENOTEMPTY
+    os.unlink(os.path.join(path, "inside"))
+    os.rmdir(path)
+    os.mkdir(path)
+    write(os.path.join(path, "kept"), b"k")
+    assert_hub_matches_mount(m)
+
+
+@pytest.mark.timeout(60)
 def test_mkdir(m):
     assert err(os.mkdir, m.p("d")) == errno.EEXIST
     assert err(os.mkdir, m.p("c.txt")) == errno.EEXIST
@@ -731,3 +746,53 @@ def test_seek_data_and_end(m):
     assert os.lseek(fd, 10, os.SEEK_SET) == 10
     assert os.read(fd, 5) == data[10:15]
     os.close(fd)
+
+
+@pytest.mark.timeout(60)
+def test_locks_are_local(m):
+    import fcntl
+    fd = os.open(m.p("c.txt"), os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    fd2 = os.open(m.p("c.txt"), os.O_RDONLY)
+    assert err(fcntl.flock, fd2, fcntl.LOCK_EX | fcntl.LOCK_NB) == errno.EWOULDBLOCK
+    os.close(fd2)
+    os.close(fd)
+
+
+@pytest.mark.timeout(60)
+def test_small_differences(m):
+    """Pinned down as documented in docs/semantics.md, "Differences from POSIX"."""
+    # times: to the second
+    os.utime(m.p("c.txt"), ns=(1_600_000_000_123456789, 1_600_000_000_123456789))
+    st = os.stat(m.p("c.txt"))
+    assert st.st_mtime_ns == 1_600_000_000 * 10**9
+    assert st.st_atime_ns == st.st_mtime_ns
+    # no extended attributes besides user.hub.*
+    assert err(os.setxattr, m.p("c.txt"), "user.x", b"1") == errno.ENOTSUP
+    assert all(x.startswith("user.hub.") for x in os.listxattr(m.p("c.txt")))
+    # no O_TMPFILE
+    assert err(os.open, m.path, os.O_TMPFILE | os.O_RDWR, 0o600) == errno.EOPNOTSUPP
+    # st_nlink: 1 even for an open file whose name is gone
+    fd = os.open(m.p("c.txt"), os.O_RDONLY)
+    os.unlink(m.p("c.txt"))
+    assert os.fstat(fd).st_nlink == 1
+    os.close(fd)
+    os.mkdir(m.p("d/sub/deeper"))
+    assert os.stat(m.p("d")).st_nlink == 2
+
+
+@pytest.mark.timeout(90)
+def test_empty_dirs_stay_on_this_machine_difference(hub, repo_name, mount, tmp_path):
+    hub.seed(repo_name, files=SEED)
+    cache = str(tmp_path / "cache-a")
+    m = mount(repo_name, opts=SLOW, cache_dir=cache)
+    m.hub, m.repo = hub, repo_name
+    os.makedirs(m.p("new/empty"))
+    os.unlink(m.p("e/only.txt"))
+    sync(m)
+    assert m.unmount() == 0
+    again = mount(repo_name, opts=SLOW, cache_dir=cache)  # same cache: still there
+    assert os.path.isdir(again.p("new/empty")) and os.path.isdir(again.p("e"))
+    other = mount(repo_name, opts=SLOW)  # another machine: the Hub has no empty folders
+    assert not os.path.exists(other.p("new")) and not os.path.exists(other.p("e"))
