@@ -140,7 +140,6 @@ def test_read_every_file_and_cp_r(hub, repo_name, nested, mount, tmp_path):
     cdn = [e for e in log if e["origin"] == "cdn"]
     assert cdn, "LFS content should come from the CDN origin"
     assert not any(e["auth"] for e in cdn)
-    assert all(e["status"] in (200, 206) for e in cdn)
 
 
 @pytest.mark.timeout(60)
