@@ -222,54 +222,6 @@ static void make_summary(struct commit_worker *w, size_t n_sent, char *out, size
 }
 
 /* Everything after the Hub holds our operations at `commit`. */
-/* One committed file's staged bytes moving into the block cache. */
-struct import_job {
-    struct commit_worker *w;
-    const char *path, *stg;
-    const char *key; /* cache key, or NULL: not kept */
-};
-
-static void import_one(const struct import_job *j)
-{
-    if (j->key) {
-        int ir = blocks_import_file(j->w->cfg.blocks, j->key, j->stg);
-        if (ir < 0 && ir != -ENOENT)
-            hm_debug("commit: %s not kept in the cache: %s", j->path, strerror(-ir));
-    }
-    (void)staging_remove(j->w->cfg.staging, j->stg);
-}
-
-struct import_half {
-    const struct import_job *v;
-    size_t n;
-};
-
-static void *import_thread(void *arg)
-{
-    const struct import_half *h = arg;
-    for (size_t i = 0; i < h->n; i++)
-        import_one(&h->v[i]);
-    return NULL;
-}
-
-/* Each import creates the cache's map file, and creating files is what
- * costs (an inode allocation; on ext4 without a journal after mass deletes,
- * up to a millisecond): a commit of many small files imports them on two
- * threads, before `hubmount sync` returns. */
-#define IMPORT_SPLIT_MIN 64
-
-static void import_all(const struct import_job *jobs, size_t n)
-{
-    struct import_half other = {.v = jobs + n / 2, .n = n - n / 2};
-    pthread_t th;
-    bool split = n >= IMPORT_SPLIT_MIN && pthread_create(&th, NULL, import_thread, &other) == 0;
-    size_t mine = split ? n / 2 : n;
-    for (size_t i = 0; i < mine; i++)
-        import_one(&jobs[i]);
-    if (split)
-        pthread_join(th, NULL);
-}
-
 static void after_commit(struct commit_worker *w, const char *old_head, const char *parent,
                          const char *commit, bool committed, struct attempt_op *a, size_t n,
                          const int64_t *ids, size_t n_ids)
@@ -340,24 +292,19 @@ static void after_commit(struct commit_worker *w, const char *old_head, const ch
 
     /* Staged bytes become cache content (no re-download); the file is
      * moved, so open handles keep reading it through their descriptors. */
-    struct import_job *jobs = calloc(n ? n : 1, sizeof(*jobs));
-    size_t n_jobs = 0;
     for (size_t i = 0; i < n; i++) {
         const char *stg = a[i].op.local_file;
         if (a[i].op.kind != HUB_OP_ADD || !stg)
             continue;
         const struct hub_entry *he = entries_find(&fresh, a[i].op.path);
-        const char *key = NULL;
-        if (w->cfg.blocks && he && !he->is_dir)
-            key = he->is_lfs && he->sha256[0] ? he->sha256 : he->oid;
-        struct import_job one = {.w = w, .path = a[i].op.path, .stg = stg, .key = key};
-        if (jobs)
-            jobs[n_jobs++] = one;
-        else
-            import_one(&one);
+        if (w->cfg.blocks && he && !he->is_dir) {
+            const char *key = he->is_lfs && he->sha256[0] ? he->sha256 : he->oid;
+            int ir = blocks_import_file(w->cfg.blocks, key, stg);
+            if (ir < 0 && ir != -ENOENT)
+                hm_debug("commit: %s not kept in the cache: %s", a[i].op.path, strerror(-ir));
+        }
+        (void)staging_remove(w->cfg.staging, stg);
     }
-    import_all(jobs, n_jobs);
-    free(jobs);
 
     if (w->cfg.hooks.settled) {
         struct hub_entries adds = {0};
