@@ -142,6 +142,12 @@ int hw_resolve(struct hm_write *hw, const char *path, int *kind, bool *remote_he
         *kind = e.is_dir ? 2 : 1;
     else if (overlay_is_dir(hw, path, NULL))
         *kind = 2;
+    /* Pending files below a path where the commit has a FILE: that file was
+     * deleted here (nothing could be created below it otherwise), although
+     * pending_stat reports the directory.  Not remote: renaming or removing
+     * the directory must not treat the file as a folder of the commit. */
+    if (*remote_here && *kind == 2 && !e.is_dir)
+        *remote_here = false;
     if (*remote_here && out)
         *out = e;
     else if (exists)

@@ -217,6 +217,21 @@ out:
     return rc;
 }
 
+/* Does a delete among ops remove `path` (the file itself, or a folder above it)? */
+static bool deleted_by(const struct hub_commit_op *ops, size_t n_ops, const char *path)
+{
+    for (size_t i = 0; i < n_ops; i++) {
+        const char *d = ops[i].path;
+        size_t dl = strlen(d);
+        if (ops[i].kind == HUB_OP_DELETE_FILE && strcmp(d, path) == 0)
+            return true;
+        if (ops[i].kind == HUB_OP_DELETE_FOLDER && strncmp(path, d, dl) == 0 &&
+            path[dl] == '/')
+            return true;
+    }
+    return false;
+}
+
 int hub_commit(struct hub_client *hc, const struct hub_source *src, const char *branch,
                const char *parent, const char *summary, struct hub_commit_op *ops, size_t n_ops,
                char out_commit[HUB_SHA1_HEX])
@@ -262,6 +277,12 @@ int hub_commit(struct hub_client *hc, const struct hub_source *src, const char *
     }
     if (n_files && (rc = hub_commit_preupload(hc, src, branch, files, n_files)))
         goto out;
+    /* "Identical" was judged against the parent commit.  A delete in this
+     * same commit (a folder deleted and one of its files put back, e.g. a
+     * folder renamed away and back) removes that file first: send it. */
+    for (size_t k = 0; k < n_files; k++)
+        if (files[k].identical && deleted_by(ops, n_ops, files[k].op->path))
+            files[k].skip = files[k].identical = false;
     if ((rc = hub_commit_lfs(hc, src, branch, files, n_files)))
         goto out;
 

@@ -20,6 +20,7 @@ struct commit_file {
     char sample_b64[4 * ((HUB_SAMPLE_BYTES + 2) / 3) + 1];
     bool lfs;   /* preupload said uploadMode "lfs" */
     bool skip;  /* ignored by .gitignore, or already identical on the Hub */
+    bool identical; /* skipped because the parent holds the same content (not ignored) */
     json_t *upload; /* LFS batch actions.upload (owned ref), NULL: nothing to upload */
     json_t *verify; /* LFS batch actions.verify (owned ref) or NULL */
 };

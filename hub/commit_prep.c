@@ -143,13 +143,16 @@ int hub_preupload_apply(const json_t *res, struct commit_file *files, size_t n)
                 continue;
             /* empty files always go inline: storage refuses empty LFS objects */
             cf->lfs = mode && strcmp(mode, "lfs") == 0 && cf->size > 0;
-            if (json_is_true(json_object_get(rf, "shouldIgnore"))) {
+            bool ignored = json_is_true(json_object_get(rf, "shouldIgnore"));
+            if (ignored) {
                 hm_warn("hub: %s matches .gitignore, not committed", path);
                 cf->skip = true;
             }
             const char *mine = cf->lfs ? cf->sha256 : cf->git_oid;
-            if (oid && *mine && strcmp(oid, mine) == 0)
+            if (oid && *mine && strcmp(oid, mine) == 0) {
                 cf->skip = true; /* identical content already there */
+                cf->identical = !ignored;
+            }
         }
     }
     return 0;

@@ -315,6 +315,30 @@ def test_rename_onto_itself_is_a_noop(m, kind):
 
 
 @pytest.mark.timeout(60)
+def test_rename_dir_away_and_back(m):
+    """Committed folders renamed away and back before the commit keep their files."""
+    os.rename(m.p("d"), m.p("tmp"))
+    os.rename(m.p("tmp"), m.p("d"))
+    os.rename(m.p("d/sub"), m.p("d/sub2"))
+    os.rename(m.p("d/sub2"), m.p("d/sub"))
+    assert_hub_matches_mount(m)
+    assert sorted(hub_tree(m)) == sorted(["c.txt", "d/x.txt", "d/sub/y.txt", "e/only.txt",
+                                          "lfs.bin"])
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", KINDS)
+def test_rename_dir_onto_the_name_of_a_moved_file(m, kind):
+    path, _ = src_of(m, kind)
+    os.rename(path, m.p("moved"))
+    os.rename(m.p("d"), path)
+    os.rename(path, m.p("d2"))
+    assert sorted(os.listdir(m.p("d2"))) == ["sub", "x.txt"]
+    os.rename(m.p("d2"), path)
+    assert_hub_matches_mount(m)
+
+
+@pytest.mark.timeout(60)
 def test_rename_errors(m):
     assert err(os.rename, m.p("missing"), m.p("x")) == errno.ENOENT
     assert err(os.rename, m.p("c.txt"), m.p("nodir/x")) == errno.ENOENT

@@ -465,6 +465,16 @@ static void test_commit(struct hub_client *hc, const struct hub_source *src)
     char out2[HUB_SHA1_HEX] = "";
     CHECK(hub_commit(hc, src, "main", out, "again", same, 2, out2) == 0);
     CHECK_STR(out2, out);
+    /* ... unless a delete in the same commit removes it first: a folder
+     * deleted and the same file put back (found by test_model.py) */
+    struct hub_commit_op back[] = {{.kind = HUB_OP_DELETE_FOLDER, .path = "new"},
+                                   {.kind = HUB_OP_ADD, .path = "new/hello.txt", .local_file = p_hello}};
+    CHECK(hub_commit(hc, src, "main", out, "folder back", back, 2, out2) == 0);
+    json_t *st2 = state(repo_id);
+    CHECK(state_file(st2, "new/hello.txt") != NULL);
+    CHECK(state_file(st2, "new/big.bin") == NULL);
+    json_decref(st2);
+    snprintf(out, sizeof(out), "%s", out2);
 
     /* stale parent -> ESTALE */
     struct hub_commit_op one[] = {{.kind = HUB_OP_ADD, .path = "x.txt", .local_file = p_hello}};
