@@ -364,7 +364,15 @@ static int dir_add_local(void *arg, const char *name, const struct node_local *l
     return 0;
 }
 
-static int dir_load(struct mount_state *ms, const struct node_info *ni, struct hm_dir_fh *d)
+static void dir_items_clear(struct hm_dir_fh *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        free(d->v[i].name);
+    d->n = 0;
+}
+
+static int dir_load_once(struct mount_state *ms, const struct node_info *ni,
+                         struct hm_dir_fh *d)
 {
     int ret = 0;
     ms_commit_get(ms, d->commit, NULL);
@@ -391,6 +399,25 @@ static int dir_load(struct mount_state *ms, const struct node_info *ni, struct h
     if (ret == 0 && ms->hooks.list)
         ret = ms->hooks.list(ms->hooks.ctx, ni->path, dir_add_local, d);
     return ret;
+}
+
+/* The remote listing is of the commit read first, the local changes are
+ * read after it.  A commit of ours landing in between switches the mount
+ * to the new commit and then drops the pending rows it carried: the old
+ * commit's tree with the new pending set would show a file deleted here
+ * as present again and miss a file created here.  So list
+ * again when the commit moved meanwhile; after a few moves (a busy branch
+ * polled often) the last listing is as good as any. */
+static int dir_load(struct mount_state *ms, const struct node_info *ni, struct hm_dir_fh *d)
+{
+    for (int tries = 0;; tries++) {
+        dir_items_clear(d);
+        int ret = dir_load_once(ms, ni, d);
+        char now[HUB_SHA1_HEX];
+        ms_commit_get(ms, now, NULL);
+        if (ret < 0 || strcmp(now, d->commit) == 0 || tries == 4)
+            return ret;
+    }
 }
 
 static void hm_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
