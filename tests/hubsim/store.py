@@ -453,7 +453,7 @@ class Store:
         if rev.startswith("refs/convert/") and rev[13:] in repo["converts"]:
             return repo["converts"][rev[13:]]
         r = rev.lower()
-        if 7 <= len(r) <= 40 and all(c in "0123456789abcdef" for c in r):
+        if 5 <= len(r) <= 40 and all(c in "0123456789abcdef" for c in r):
             if r in repo["commits"]:
                 return r
             hits = [s for s in list(repo["commits"]) if s.startswith(r)]

@@ -182,7 +182,7 @@ def test_revision_resolution(emu):
     a.json("POST", "/api/models/%s/tag/%s" % (rid, c1), {"tag": "v1.0"})
     a.json("POST", "/api/models/%s/branch/dev%%2Fx" % rid, {"startingPoint": c1})
     assert status_of(lambda: a.json("POST", "/api/models/%s/branch/dev%%2Fx" % rid, {}))[0] == 409
-    for rev, want in (("main", b"v2"), ("v1.0", b"v1"), (c1, b"v1"), (c1[:7], b"v1"),
+    for rev, want in (("main", b"v2"), ("v1.0", b"v1"), (c1, b"v1"), (c1[:5], b"v1"),
                       ("dev/x", b"v1"), ("refs/pr/1", b"pr")):
         assert a.download(rid, "f.txt", rev=rev) == want, rev
     # raw (unencoded) refs/pr/1 in resolve and tree URLs
@@ -194,6 +194,8 @@ def test_revision_resolution(emu):
     assert refs["tags"][0] == {"name": "v1.0", "ref": "refs/tags/v1.0", "targetCommit": c1}
     assert refs["pullRequests"][0]["ref"] == "refs/pr/1"
     assert status_of(lambda: a.download(rid, "f.txt", rev="nope"))[:2] == (404, "RevisionNotFound")
+    # a short sha needs 5 hex digits (hub-api.md section 15)
+    assert status_of(lambda: a.download(rid, "f.txt", rev=c1[:4]))[:2] == (404, "RevisionNotFound")
     a.json("DELETE", "/api/models/%s/tag/v1.0" % rid)
     a.json("DELETE", "/api/models/%s/branch/dev%%2Fx" % rid)
     assert status_of(lambda: a.download(rid, "f.txt", rev="v1.0"))[0] == 404
