@@ -11,6 +11,16 @@ Medians over --reps runs, against a local hubsim, printed as one table:
          disk + one commit of the same files with the official client (@huggingface/hub
          uploadFiles, from tests/conformance/node_modules)
   rss  : the daemon's peak RSS (VmHWM) after writing and committing a BIG MiB file
+Reference rows for rsync (no hubmount; they say where the time of the gap goes):
+  local disk          : `rsync -a` to local disk alone (the first step of the baseline)
+  local disk, --fsync : the same with rsync --fsync (one fsync per file: what durability at
+                        close costs on this disk without FUSE)
+  bindfs              : `rsync -a` into a bindfs mount of a local directory (Debian's FUSE
+                        passthrough): the FUSE ceiling of this machine for the same rsync
+  hubmount split      : the hubmount rsync row's time until rsync exits / in `hubmount sync`
+--profile adds one more rsync into a mount started with -d (libfuse's request log) under
+strace: FUSE requests per file by opcode, fsyncs per file (staging files, SQLite WAL,
+directories) and SQLite write transactions per file (fcntl locks of the WAL's write lock).
 Every process started here is stopped by PID; mounts are removed with fusermount3 -u -z.
 """
 import argparse
@@ -55,13 +65,13 @@ def run(cmd, **kw):
 
 
 class Mount:
-    def __init__(self, binp, url, repo, work):
+    def __init__(self, binp, url, repo, work, debug_log=None):
         self.path = tempfile.mkdtemp(dir=work, prefix="mnt-")
         cache = tempfile.mkdtemp(dir=work, prefix="cache-")
         env = dict(os.environ, HF_TOKEN=TOKEN, HOME=work)
-        self.log = open(os.path.join(work, "hubmount.log"), "a")
+        self.log = open(debug_log or os.path.join(work, "hubmount.log"), "a")
         self.proc = subprocess.Popen(
-            [binp, repo, self.path, "-f", "-o",
+            [binp, repo, self.path, "-f"] + (["-d"] if debug_log else []) + ["-o",
              "endpoint=%s,cache_dir=%s,poll=0,commit_delay=60,commit_window=600" % (url, cache)],
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log, env=env)
         deadline = time.monotonic() + 20
@@ -177,6 +187,123 @@ def sync(binp, mnt):
     subprocess.run([binp, "sync", mnt], check=True)
 
 
+class Bindfs:
+    """bindfs (FUSE passthrough) of a fresh local directory, in the foreground so
+    that it is stopped by PID."""
+    def __init__(self, work):
+        self.src = tempfile.mkdtemp(dir=work, prefix="bindsrc-")
+        self.path = tempfile.mkdtemp(dir=work, prefix="bindmnt-")
+        self.proc = subprocess.Popen(["bindfs", "-f", self.src, self.path],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while not os.path.ismount(self.path):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("bindfs mount failed")
+            time.sleep(0.05)
+
+    def close(self):
+        subprocess.run(["fusermount3", "-u", "-z", self.path], capture_output=True)
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def fuse_opcodes(log_path):
+    """Counts of the requests in a libfuse debug log ('unique: N, opcode: NAME ...')."""
+    counts = {}
+    with open(log_path, errors="replace") as f:
+        for line in f:
+            if line.startswith("unique: ") and ", opcode: " in line:
+                op = line.split(", opcode: ", 1)[1].split(" ", 1)[0]
+                counts[op] = counts.get(op, 0) + 1
+    return counts
+
+
+def strace_counts(trace_path):
+    """fsync-like calls by the kind of file they name (count, seconds spent), and
+    SQLite write transactions (F_SETLK write locks at byte 120 of the -shm file:
+    SQLite's WAL_WRITE_LOCK, taken once per write transaction) in an
+    `strace -f -y -T` output."""
+    fs, txn, pending = {}, 0, {}
+
+    def kind_of(target):
+        return ("sqlite WAL" if target.endswith("-wal") else
+                "sqlite db" if target.endswith(".db") else
+                "staging dir" if target.endswith("/staging") else
+                "staging file" if "/staging/" in target else
+                "other (%s)" % os.path.basename(target))
+
+    def spent(line):
+        if line.rstrip().endswith(">") and "<" in line:
+            try:
+                return float(line.rstrip()[:-1].rsplit("<", 1)[1])
+            except ValueError:
+                return 0.0
+        return 0.0
+
+    with open(trace_path, errors="replace") as f:
+        for line in f:
+            pid = line.split(" ", 1)[0]
+            if "resumed>" in line:
+                key = pending.pop(pid, None)
+                if key:
+                    fs[key][1] += spent(line)
+                continue
+            for call in ("fdatasync(", "fsync(", "sync_file_range(", "syncfs("):
+                if call in line:
+                    target = line.split(call, 1)[1].split(">", 1)[0]
+                    key = call[:-1] + " " + kind_of(target)
+                    fs.setdefault(key, [0, 0.0])
+                    fs[key][0] += 1
+                    if "<unfinished" in line:
+                        pending[pid] = key
+                    else:
+                        fs[key][1] += spent(line)
+            if "-shm>" in line and "F_SETLK" in line and "F_WRLCK" in line \
+                    and "l_start=120," in line:
+                txn += 1
+    return fs, txn
+
+
+def profile_rsync(binp, emu_url, hub, tree, nfiles, work):
+    """One rsync into a mount started with -d, under strace: requests, fsyncs and
+    SQLite write transactions per file (rsync only; `hubmount sync` not included)."""
+    repo = "acme/bench-profile"
+    hub.seed(repo, files={"README.md": b"bench\n"})
+    dlog = os.path.join(work, "fuse-debug.log")
+    trace = os.path.join(work, "strace.txt")
+    m = Mount(binp, emu_url, repo, work, debug_log=dlog)
+    st = subprocess.Popen(["strace", "-f", "-y", "-qq", "-o", trace, "-p", str(m.proc.pid),
+                           "-T", "-e", "trace=fsync,fdatasync,sync_file_range,syncfs,fcntl"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # strace attaches to every thread
+    with open(dlog) as f:
+        f.seek(0, 2)
+        start = f.tell()
+    run(["rsync", "-a", tree + "/", os.path.join(m.path, "data") + "/"])
+    time.sleep(0.5)
+    st.terminate()
+    st.wait()
+    with open(dlog, errors="replace") as f, open(dlog + ".rsync", "w") as out:
+        f.seek(start)
+        out.write(f.read())
+    m.close()
+    ops = fuse_opcodes(dlog + ".rsync")
+    fs, txn = strace_counts(trace)
+    print("\nprofile of one rsync -a of %d files into hubmount (until rsync exits), per file:"
+          % nfiles)
+    total = sum(ops.values())
+    print("  FUSE requests: %.1f  (%s)" % (total / nfiles, ", ".join(
+        "%s %.2f" % (k, v / nfiles) for k, v in sorted(ops.items(), key=lambda x: -x[1]))))
+    print("  syncs (count per file, ms per call): %s" % (", ".join(
+        "%s %.2f (%.2f ms)" % (k, v[0] / nfiles, 1000 * v[1] / v[0])
+        for k, v in sorted(fs.items())) or "none"))
+    print("  SQLite write transactions: %.2f" % (txn / nfiles))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
@@ -187,7 +314,13 @@ def main():
     ap.add_argument("--workdir", default="/var/tmp")
     ap.add_argument("--before", help="another hubmount binary measured in the same run "
                     "(same cases, interleaved), shown as 'before' rows")
+    ap.add_argument("--cases", default="cp,rsync,rss",
+                    help="comma-separated subset of cp, rsync, rss (default: all)")
+    ap.add_argument("--profile", action="store_true",
+                    help="also count FUSE requests, fsyncs and SQLite transactions per file "
+                    "of one rsync (needs strace)")
     a = ap.parse_args()
+    cases = set(a.cases.split(","))
 
     work = tempfile.mkdtemp(dir=a.workdir, prefix="hm-bench-write-")
     emu = Emulator(config=CONFIG).start()
@@ -196,7 +329,9 @@ def main():
     have_node = shutil.which("node") and os.path.isdir(os.path.join(node_dir, "node_modules",
                                                                     "@huggingface"))
     res = {k: [] for k in ("cp_mount", "cp_before", "cp_curl", "cp_basic", "rsync_mount",
-                           "rsync_before", "rsync_official")}
+                           "rsync_before", "rsync_official", "rsync_local", "rsync_fsync",
+                           "rsync_bindfs", "rsync_mount_rsync", "rsync_mount_sync",
+                           "rsync_before_rsync", "rsync_before_sync")}
     rss = None
     try:
         def fresh_file(path, mib):
@@ -226,15 +361,35 @@ def main():
             m = Mount(binp, emu.url, repo, work)
             t = time.monotonic()
             run(["rsync", "-a", tree + "/", os.path.join(m.path, "data") + "/"])
+            t1 = time.monotonic()
             sync(binp, m.path)
-            res[key].append(time.monotonic() - t)
+            t2 = time.monotonic()
+            res[key].append(t2 - t)
+            res[key + "_rsync"].append(t1 - t)
+            res[key + "_sync"].append(t2 - t1)
             m.close()
 
-        for rep in range(a.reps):
+        # the local trees stay until the end (see the official-client case)
+
+        def rsync_refs(rep):
+            local = os.path.join(work, "plain-tree-%d" % rep)
+            t = time.monotonic()
+            run(["rsync", "-a", tree + "/", local + "/"])
+            res["rsync_local"].append(time.monotonic() - t)
+            local = os.path.join(work, "fsync-tree-%d" % rep)
+            t = time.monotonic()
+            run(["rsync", "-a", "--fsync", tree + "/", local + "/"])
+            res["rsync_fsync"].append(time.monotonic() - t)
+            b = Bindfs(work)
+            t = time.monotonic()
+            run(["rsync", "-a", tree + "/", os.path.join(b.path, "data") + "/"])
+            res["rsync_bindfs"].append(time.monotonic() - t)
+            b.close()
+
+        def cp_all(rep):
             cp_case(a.bin, "cp_mount", rep)
             if a.before:
                 cp_case(a.before, "cp_before", rep)
-
             repo = "acme/bench-curl-%d" % rep
             hub.seed(repo, files={"README.md": b"bench\n"})
             fresh_file(src, a.size)
@@ -256,10 +411,10 @@ def main():
             res["cp_basic"].append(time.monotonic() - t)
             os.unlink(local)
 
+        def rsync_all(rep):
             rsync_case(a.bin, "rsync_mount", rep)
             if a.before:
                 rsync_case(a.before, "rsync_before", rep)
-
             if have_node:
                 repo = "acme/bench-official-%d" % rep
                 hub.seed(repo, files={"README.md": b"bench\n"})
@@ -273,21 +428,34 @@ def main():
                     f.write(NODE_UPLOAD)
                 run(["node", script, emu.url, TOKEN, repo, local], cwd=node_dir)
                 res["rsync_official"].append(time.monotonic() - t)
+            rsync_refs(rep)
 
-        repo = "acme/bench-rss"
-        hub.seed(repo, files={"README.md": b"bench\n"})
-        m = Mount(a.bin, emu.url, repo, work)
-        run(["dd", "if=/dev/zero", "of=" + os.path.join(m.path, "huge.bin"), "bs=1M",
-             "count=%d" % a.big])
-        sync(a.bin, m.path)
-        rss = m.peak_rss_kib()
-        m.close()
+        for rep in range(a.reps):
+            if "cp" in cases:
+                cp_all(rep)
+            if "rsync" in cases:
+                rsync_all(rep)
+        if "rsync" in cases and a.profile:
+            profile_rsync(a.bin, emu.url, hub, tree, a.files, work)
+
+        if "rss" in cases:
+            repo = "acme/bench-rss"
+            hub.seed(repo, files={"README.md": b"bench\n"})
+            m = Mount(a.bin, emu.url, repo, work)
+            run(["dd", "if=/dev/zero", "of=" + os.path.join(m.path, "huge.bin"), "bs=1M",
+                 "count=%d" % a.big])
+            sync(a.bin, m.path)
+            rss = m.peak_rss_kib()
+            m.close()
     finally:
         if os.path.exists(os.path.join(node_dir, "bench-upload.mjs")):
             os.unlink(os.path.join(node_dir, "bench-upload.mjs"))
         emu.cleanup()
         shutil.rmtree(work, ignore_errors=True)
+    report(a, cases, res, rss)
 
+
+def report(a, cases, res, rss):
     med = {k: statistics.median(v) if v else None for k, v in res.items()}
 
     def row(name, mine, base, what):
@@ -300,18 +468,35 @@ def main():
     print("\nwrite benchmark, medians of %d run(s)\n" % a.reps)
     print("| %-34s | %8s | %8s | %5s |" % ("case", "hubmount", "baseline", "ratio"))
     print("|%s|%s|%s|%s|" % ("-" * 36, "-" * 10, "-" * 10, "-" * 7))
-    row("cp %d MiB until committed" % a.size, med["cp_mount"], med["cp_curl"],
-        "baseline: cp to disk + upload, same route (multipart)")
-    if a.before:
-        row("  before (--before binary)", med["cp_before"], med["cp_curl"], "same baseline")
-    row("  (same, baseline one basic PUT)", med["cp_mount"], med["cp_basic"],
-        "not the route the emulator gives hubmount: for the record")
-    row("rsync -a %d files until committed" % a.files, med["rsync_mount"], med["rsync_official"],
-        "baseline: rsync to disk + @huggingface/hub uploadFiles")
-    if a.before:
-        row("  before (--before binary)", med["rsync_before"], med["rsync_official"],
-            "same baseline")
-    print("\npeak RSS of the daemon writing %d MiB: %.1f MiB" % (a.big, (rss or 0) / 1024))
+    if "cp" in cases:
+        row("cp %d MiB until committed" % a.size, med["cp_mount"], med["cp_curl"],
+            "baseline: cp to disk + upload, same route (multipart)")
+        if a.before:
+            row("  before (--before binary)", med["cp_before"], med["cp_curl"], "same baseline")
+        row("  (same, baseline one basic PUT)", med["cp_mount"], med["cp_basic"],
+            "not the route the emulator gives hubmount: for the record")
+    if "rsync" in cases:
+        row("rsync -a %d files until committed" % a.files, med["rsync_mount"],
+            med["rsync_official"], "baseline: rsync to disk + @huggingface/hub uploadFiles")
+        if a.before:
+            row("  before (--before binary)", med["rsync_before"], med["rsync_official"],
+                "same baseline")
+        base = med["rsync_official"]
+        row("  ref: rsync to local disk alone", med["rsync_local"], base,
+            "no FUSE, no fsync, no upload")
+        row("  ref: rsync --fsync to local disk", med["rsync_fsync"], base,
+            "one fsync per file, no FUSE")
+        row("  ref: rsync into bindfs", med["rsync_bindfs"], base,
+            "FUSE passthrough of a local dir: the FUSE ceiling here")
+        row("  hubmount: until rsync exits", med["rsync_mount_rsync"], base,
+            "same runs as the hubmount row")
+        row("  hubmount: hubmount sync", med["rsync_mount_sync"], base,
+            "the commit (upload + commit call + import)")
+        if a.before:
+            row("  before: until rsync exits", med["rsync_before_rsync"], base, "")
+            row("  before: hubmount sync", med["rsync_before_sync"], base, "")
+    if "rss" in cases:
+        print("\npeak RSS of the daemon writing %d MiB: %.1f MiB" % (a.big, (rss or 0) / 1024))
 
 
 if __name__ == "__main__":
