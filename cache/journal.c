@@ -2,6 +2,7 @@
  * is one synchronous=FULL transaction on the metadata connection, so what it
  * records survives kill -9 and power loss.  Locking as in meta_i.h. */
 #include "journal.h"
+#include "journal_i.h"
 #include "meta_i.h"
 
 #include <errno.h>
@@ -64,43 +65,41 @@ static bool kind_valid(enum hub_op_kind k)
     return k == HUB_OP_ADD || k == HUB_OP_DELETE_FILE || k == HUB_OP_DELETE_FOLDER;
 }
 
+void journal_bind_insert(sqlite3_stmt *st, const char *repo_key, const char *branch,
+                         const struct journal_op *op)
+{
+    META_BIND_TEXTS(st, 1, repo_key, branch);
+    sqlite3_bind_int(st, 3, (int)op->kind);
+    META_BIND_TEXTS(st, 4, op->path, op->staging); /* no staging file: NULL */
+    sqlite3_bind_int64(st, 6, (sqlite3_int64)op->size);
+    meta_bind_text(st, 7, op->sha256);
+    sqlite3_bind_int64(st, 8, op->created_at ? op->created_at : (int64_t)time(NULL));
+}
+
 int journal_add(struct meta_db *db, const char *repo_key, const char *branch,
                 const struct journal_op *op, int64_t *id)
 {
     if (!db || !repo_key || !branch || !op || !op->path || !*op->path ||
         !kind_valid(op->kind) || op->size > INT64_MAX)
         return -EINVAL;
-    pthread_mutex_lock(&db->mu);
-    int rc = meta_tx_begin(db, true);
-    if (rc)
-        goto out;
-    sqlite3_stmt *st = meta_stmt(db, MS_J_ADD,
-                                 "INSERT INTO journal(repo_key, branch, kind, path, staging,"
-                                 " size, sha256, created_at, state)"
-                                 " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0)");
-    if (!st) {
-        rc = meta_tx_end(db, true, -EIO);
-        goto out;
-    }
-    meta_bind_text(st, 1, repo_key);
-    meta_bind_text(st, 2, branch);
-    sqlite3_bind_int(st, 3, (int)op->kind);
-    meta_bind_text(st, 4, op->path);
-    if (op->staging)
-        meta_bind_text(st, 5, op->staging);
-    else
-        sqlite3_bind_null(st, 5);
-    sqlite3_bind_int64(st, 6, (sqlite3_int64)op->size);
-    meta_bind_text(st, 7, op->sha256);
-    sqlite3_bind_int64(st, 8, op->created_at ? op->created_at : (int64_t)time(NULL));
-    rc = meta_step_done(st);
-    int64_t new_id = sqlite3_last_insert_rowid(db->db);
-    meta_stmt_done(st);
-    rc = meta_tx_end(db, true, rc);
-    if (rc == 0 && id)
-        *id = new_id;
-out:
-    pthread_mutex_unlock(&db->mu);
+    int rc;
+    sqlite3_stmt *st = meta_write_stmt(db, true, MS_J_ADD, JOURNAL_INSERT_SQL, &rc);
+    if (!st)
+        return rc;
+    journal_bind_insert(st, repo_key, branch, op);
+    return meta_write_run(db, true, st, id, NULL);
+}
+
+/* meta_each_row callback: appends the row to the journal_ops `arg`. */
+static int push_op(sqlite3_stmt *st, void *arg)
+{
+    struct journal_ops *out = arg;
+    struct journal_op *v = meta_grow(out->v, out->n, &out->cap, sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    out->v = v;
+    int rc = read_op(st, &v[out->n]);
+    out->n += rc == 0;
     return rc;
 }
 
@@ -110,46 +109,15 @@ int journal_list_pending(struct meta_db *db, const char *repo_key, const char *b
     if (!db || !out)
         return -EINVAL;
     size_t n0 = out->n;
-    pthread_mutex_lock(&db->mu);
-    int rc = 0;
-    sqlite3_stmt *st = meta_stmt(db, MS_J_LIST,
-                                 "SELECT " J_COLUMNS " FROM journal WHERE state != 2"
-                                 " AND (?1 IS NULL OR repo_key = ?1)"
-                                 " AND (?2 IS NULL OR branch = ?2) ORDER BY id");
-    if (!st) {
-        rc = -EIO;
-        goto out;
-    }
-    if (repo_key)
-        meta_bind_text(st, 1, repo_key);
-    if (branch)
-        meta_bind_text(st, 2, branch);
-    for (;;) {
-        int s = sqlite3_step(st);
-        if (s == SQLITE_DONE)
-            break;
-        if (s != SQLITE_ROW) {
-            rc = meta_errno(s);
-            break;
-        }
-        if (out->n == out->cap) {
-            size_t ncap = out->cap ? out->cap * 2 : 16;
-            struct journal_op *nv = realloc(out->v, ncap * sizeof(*nv));
-            if (!nv) {
-                rc = -ENOMEM;
-                break;
-            }
-            out->v = nv;
-            out->cap = ncap;
-        }
-        rc = read_op(st, &out->v[out->n]);
-        if (rc)
-            break;
-        out->n++;
-    }
-    meta_stmt_done(st);
-out:
-    pthread_mutex_unlock(&db->mu);
+    sqlite3_stmt *st = meta_stmt_lock(db, MS_J_LIST,
+                                      "SELECT " J_COLUMNS " FROM journal WHERE state != 2"
+                                      " AND (?1 IS NULL OR repo_key = ?1)"
+                                      " AND (?2 IS NULL OR branch = ?2) ORDER BY id");
+    if (!st)
+        return -EIO;
+    META_BIND_TEXTS(st, 1, repo_key, branch); /* NULL: any */
+    int rc = meta_each_row(st, push_op, out);
+    meta_stmt_unlock(db, st);
     if (rc)
         while (out->n > n0)
             journal_op_clear(&out->v[--out->n]);
@@ -161,22 +129,15 @@ int journal_get(struct meta_db *db, int64_t id, struct journal_op *out)
     if (!db || !out)
         return -EINVAL;
     memset(out, 0, sizeof(*out));
-    pthread_mutex_lock(&db->mu);
-    int rc = -EIO;
     /* shares MS_J_LIST's shape but not its statement */
     sqlite3_stmt *st =
-        meta_stmt(db, MS_J_GET, "SELECT " J_COLUMNS " FROM journal WHERE id = ?1");
+        meta_stmt_lock(db, MS_J_GET, "SELECT " J_COLUMNS " FROM journal WHERE id = ?1");
     if (!st)
-        goto out;
+        return -EIO;
     sqlite3_bind_int64(st, 1, id);
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW)
-        rc = read_op(st, out);
-    else
-        rc = s == SQLITE_DONE ? -ENOENT : meta_errno(s);
-    meta_stmt_done(st);
-out:
-    pthread_mutex_unlock(&db->mu);
+    int rc = meta_step_row(st);
+    rc = rc > 0 ? read_op(st, out) : rc == 0 ? -ENOENT : rc;
+    meta_stmt_unlock(db, st);
     return rc;
 }
 
@@ -189,26 +150,19 @@ static int for_ids(struct meta_db *db, enum meta_stmt_id sid, const char *sql,
         return -EINVAL;
     if (n == 0)
         return 0;
-    pthread_mutex_lock(&db->mu);
-    int rc = meta_tx_begin(db, true);
-    if (rc)
-        goto out;
-    sqlite3_stmt *st = meta_stmt(db, sid, sql);
+    int rc;
+    sqlite3_stmt *st = meta_write_stmt(db, true, sid, sql, &rc);
     if (!st)
-        rc = -EIO;
+        return rc;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         sqlite3_bind_int64(st, 1, ids[i]);
         if (text2)
             meta_bind_text(st, 2, text2);
         if (int2)
             sqlite3_bind_int(st, 2, *int2);
-        rc = meta_step_done(st);
-        meta_stmt_done(st);
+        rc = meta_run(st);
     }
-    rc = meta_tx_end(db, true, rc);
-out:
-    pthread_mutex_unlock(&db->mu);
-    return rc;
+    return meta_write_end(db, true, rc);
 }
 
 int journal_mark_committing(struct meta_db *db, const int64_t *ids, size_t n)
@@ -251,23 +205,13 @@ int journal_prune_done(struct meta_db *db, int64_t before)
 {
     if (!db)
         return -EINVAL;
-    pthread_mutex_lock(&db->mu);
-    int rc = meta_tx_begin(db, false); /* losing a prune costs nothing */
-    if (rc)
-        goto out;
-    sqlite3_stmt *st =
-        meta_stmt(db, MS_J_PRUNE, "DELETE FROM journal WHERE state = 2 AND created_at < ?1");
-    if (!st) {
-        rc = meta_tx_end(db, false, -EIO);
-        goto out;
-    }
+    int rc; /* not durable: losing a prune costs nothing */
+    sqlite3_stmt *st = meta_write_stmt(
+        db, false, MS_J_PRUNE, "DELETE FROM journal WHERE state = 2 AND created_at < ?1", &rc);
+    if (!st)
+        return rc;
     sqlite3_bind_int64(st, 1, before);
-    rc = meta_step_done(st);
-    meta_stmt_done(st);
-    rc = meta_tx_end(db, false, rc);
-out:
-    pthread_mutex_unlock(&db->mu);
-    return rc;
+    return meta_write_run(db, false, st, NULL, NULL);
 }
 
 int journal_replace_path(struct meta_db *db, const char *repo_key, const char *branch,
@@ -277,31 +221,17 @@ int journal_replace_path(struct meta_db *db, const char *repo_key, const char *b
         return -EINVAL;
     if (changed)
         *changed = 0;
-    pthread_mutex_lock(&db->mu);
-    int rc = meta_tx_begin(db, true);
-    if (rc)
-        goto out;
+    int rc;
     /* old_path itself, or below it: "old/" <= path < "old0" ('0' follows
      * '/' in byte order), which the path text compares by. */
-    sqlite3_stmt *st = meta_stmt(db, MS_J_RENAME,
-                                 "UPDATE journal SET path = ?4 || substr(path, length(?3) + 1)"
-                                 " WHERE repo_key = ?1 AND branch = ?2 AND state = 0"
-                                 " AND (path = ?3 OR (path >= ?3 || '/' AND path < ?3 || '0'))");
-    if (!st) {
-        rc = meta_tx_end(db, true, -EIO);
-        goto out;
-    }
-    meta_bind_text(st, 1, repo_key);
-    meta_bind_text(st, 2, branch);
-    meta_bind_text(st, 3, old_path);
-    meta_bind_text(st, 4, new_path);
-    rc = meta_step_done(st);
-    int n = sqlite3_changes(db->db);
-    meta_stmt_done(st);
-    rc = meta_tx_end(db, true, rc);
-    if (rc == 0 && changed)
-        *changed = n;
-out:
-    pthread_mutex_unlock(&db->mu);
-    return rc;
+    sqlite3_stmt *st =
+        meta_write_stmt(db, true, MS_J_RENAME,
+                        "UPDATE journal SET path = ?4 || substr(path, length(?3) + 1)"
+                        " WHERE repo_key = ?1 AND branch = ?2 AND state = 0"
+                        " AND (path = ?3 OR (path >= ?3 || '/' AND path < ?3 || '0'))",
+                        &rc);
+    if (!st)
+        return rc;
+    META_BIND_TEXTS(st, 1, repo_key, branch, old_path, new_path);
+    return meta_write_run(db, true, st, NULL, changed);
 }

@@ -16,15 +16,11 @@ static int snap_id(struct meta_db *db, const char *repo_key, const char *commit,
         meta_stmt(db, MS_SNAP_GET, "SELECT id FROM snaps WHERE repo_key=?1 AND commit_id=?2");
     if (!st)
         return -EIO;
-    meta_bind_text(st, 1, repo_key);
-    meta_bind_text(st, 2, commit);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    META_BIND_TEXTS(st, 1, repo_key, commit);
+    int rc = meta_step_row(st);
+    if (rc > 0)
         *id = sqlite3_column_int64(st, 0);
-        rc = 0;
-    } else {
-        rc = rc == SQLITE_DONE ? -ENOENT : meta_errno(rc);
-    }
+    rc = rc > 0 ? 0 : rc == 0 ? -ENOENT : rc;
     meta_stmt_done(st);
     if (rc != -ENOENT || !create)
         return rc;
@@ -32,8 +28,7 @@ static int snap_id(struct meta_db *db, const char *repo_key, const char *commit,
     st = meta_stmt(db, MS_SNAP_ADD, "INSERT INTO snaps(repo_key, commit_id) VALUES(?1, ?2)");
     if (!st)
         return -EIO;
-    meta_bind_text(st, 1, repo_key);
-    meta_bind_text(st, 2, commit);
+    META_BIND_TEXTS(st, 1, repo_key, commit);
     rc = meta_step_done(st);
     if (rc == 0)
         *id = sqlite3_last_insert_rowid(db->db);
@@ -41,37 +36,62 @@ static int snap_id(struct meta_db *db, const char *repo_key, const char *commit,
     return rc;
 }
 
-/* 1 if `dir` of the snap was listed, 0 if not, or -errno. */
-static int dir_listed(struct meta_db *db, int64_t snap, const char *dir, int dir_len)
+/* Statement `id` with ?1 = snap and ?2 = the first text_len bytes of text
+ * (-1: all), bound without copy; NULL when it cannot be prepared. */
+static sqlite3_stmt *snap_stmt(struct meta_db *db, enum meta_stmt_id id, const char *sql,
+                               int64_t snap, const char *text, int text_len)
 {
-    sqlite3_stmt *st =
-        meta_stmt(db, MS_DIR_LISTED, "SELECT 1 FROM dirs WHERE snap=?1 AND dir=?2");
+    sqlite3_stmt *st = meta_stmt(db, id, sql);
+    if (st) {
+        sqlite3_bind_int64(st, 1, snap);
+        sqlite3_bind_text(st, 2, text, text_len, SQLITE_STATIC);
+    }
+    return st;
+}
+
+/* Runs snap_stmt's statement once: for a query, 1 a row, 0 none, or -errno
+ * (meta_step_row); for a change, 0 or -errno (meta_step_done). */
+static int snap_run(struct meta_db *db, enum meta_stmt_id id, const char *sql, int64_t snap,
+                    const char *text, int text_len)
+{
+    sqlite3_stmt *st = snap_stmt(db, id, sql, snap, text, text_len);
     if (!st)
         return -EIO;
-    sqlite3_bind_int64(st, 1, snap);
-    sqlite3_bind_text(st, 2, dir, dir_len, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    rc = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : meta_errno(rc);
+    int rc = sqlite3_stmt_readonly(st) ? meta_step_row(st) : meta_step_done(st);
     meta_stmt_done(st);
     return rc;
 }
 
-/* Appends a copy of the row (columns: path, is_dir, size, oid, is_lfs,
- * sha256, mtime) to out. */
-static int push_row(sqlite3_stmt *st, struct hub_entries *out)
+/* 1 if `dir` of the snap was listed, 0 if not, or -errno. */
+static int dir_listed(struct meta_db *db, int64_t snap, const char *dir, int dir_len)
+{
+    return snap_run(db, MS_DIR_LISTED, "SELECT 1 FROM dirs WHERE snap=?1 AND dir=?2", snap, dir,
+                    dir_len);
+}
+
+/* Columns is_dir, size, oid, is_lfs, sha256, mtime (1-6) of an entries row
+ * into e (not the path). */
+static void read_entry_cols(sqlite3_stmt *st, struct hub_entry *e)
+{
+    e->is_dir = sqlite3_column_int(st, 1) != 0;
+    e->size = (uint64_t)sqlite3_column_int64(st, 2);
+    meta_col_copy(st, 3, e->oid, sizeof(e->oid));
+    e->is_lfs = sqlite3_column_int(st, 4) != 0;
+    meta_col_copy(st, 5, e->sha256, sizeof(e->sha256));
+    e->mtime = sqlite3_column_int64(st, 6);
+}
+
+/* meta_each_row callback: appends a copy of the row (columns: path, is_dir,
+ * size, oid, is_lfs, sha256, mtime) to the hub_entries `arg`. */
+static int push_row(sqlite3_stmt *st, void *arg)
 {
     struct hub_entry e;
     memset(&e, 0, sizeof(e));
     e.path = (char *)sqlite3_column_text(st, 0); /* copied by hub_entries_push */
     if (!e.path)
         return -ENOMEM;
-    e.is_dir = sqlite3_column_int(st, 1) != 0;
-    e.size = (uint64_t)sqlite3_column_int64(st, 2);
-    meta_col_copy(st, 3, e.oid, sizeof(e.oid));
-    e.is_lfs = sqlite3_column_int(st, 4) != 0;
-    meta_col_copy(st, 5, e.sha256, sizeof(e.sha256));
-    e.mtime = sqlite3_column_int64(st, 6);
-    return hub_entries_push(out, &e);
+    read_entry_cols(st, &e);
+    return hub_entries_push(arg, &e);
 }
 
 static void truncate_entries(struct hub_entries *list, size_t n)
@@ -95,29 +115,22 @@ int meta_revision_get(struct meta_db *db, const char *repo_key, const char *revi
 {
     if (bad_args(db, repo_key, revision) || !commit)
         return -EINVAL;
-    pthread_mutex_lock(&db->mu);
-    int rc = -EIO;
-    sqlite3_stmt *st = meta_stmt(db, MS_REV_GET,
-                                 "SELECT commit_id, commit_date, learned_at FROM revisions"
-                                 " WHERE repo_key=?1 AND revision=?2");
+    sqlite3_stmt *st = meta_stmt_lock(db, MS_REV_GET,
+                                      "SELECT commit_id, commit_date, learned_at FROM revisions"
+                                      " WHERE repo_key=?1 AND revision=?2");
     if (!st)
-        goto out;
-    meta_bind_text(st, 1, repo_key);
-    meta_bind_text(st, 2, revision);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+        return -EIO;
+    META_BIND_TEXTS(st, 1, repo_key, revision);
+    int rc = meta_step_row(st);
+    if (rc > 0) {
         meta_col_copy(st, 0, commit, HUB_SHA1_HEX);
         if (commit_date)
             *commit_date = sqlite3_column_int64(st, 1);
         if (learned_at)
             *learned_at = sqlite3_column_int64(st, 2);
-        rc = 0;
-    } else {
-        rc = rc == SQLITE_DONE ? -ENOENT : meta_errno(rc);
     }
-    meta_stmt_done(st);
-out:
-    pthread_mutex_unlock(&db->mu);
+    rc = rc > 0 ? 0 : rc == 0 ? -ENOENT : rc;
+    meta_stmt_unlock(db, st);
     return rc;
 }
 
@@ -126,23 +139,17 @@ int meta_revision_put(struct meta_db *db, const char *repo_key, const char *revi
 {
     if (bad_args(db, repo_key, revision) || !commit)
         return -EINVAL;
-    pthread_mutex_lock(&db->mu);
-    int rc = -EIO;
-    sqlite3_stmt *st = meta_stmt(db, MS_REV_PUT,
-                                 "INSERT OR REPLACE INTO revisions"
-                                 "(repo_key, revision, commit_id, commit_date, learned_at)"
-                                 " VALUES(?1, ?2, ?3, ?4, ?5)");
+    sqlite3_stmt *st = meta_stmt_lock(db, MS_REV_PUT,
+                                      "INSERT OR REPLACE INTO revisions"
+                                      "(repo_key, revision, commit_id, commit_date, learned_at)"
+                                      " VALUES(?1, ?2, ?3, ?4, ?5)");
     if (!st)
-        goto out;
-    meta_bind_text(st, 1, repo_key);
-    meta_bind_text(st, 2, revision);
-    meta_bind_text(st, 3, commit);
+        return -EIO;
+    META_BIND_TEXTS(st, 1, repo_key, revision, commit);
     sqlite3_bind_int64(st, 4, commit_date);
     sqlite3_bind_int64(st, 5, learned_at);
-    rc = meta_step_done(st);
-    meta_stmt_done(st);
-out:
-    pthread_mutex_unlock(&db->mu);
+    int rc = meta_step_done(st);
+    meta_stmt_unlock(db, st);
     return rc;
 }
 
@@ -164,28 +171,11 @@ int meta_dir_get(struct meta_db *db, const char *repo_key, const char *commit,
         rc = rc == 0 ? -ENOENT : rc;
         goto out;
     }
-    sqlite3_stmt *st = meta_stmt(db, MS_DIR_ENTRIES,
+    sqlite3_stmt *st = snap_stmt(db, MS_DIR_ENTRIES,
                                  "SELECT path, is_dir, size, oid, is_lfs, sha256, mtime"
-                                 " FROM entries WHERE snap=?1 AND parent=?2 ORDER BY path");
-    if (!st) {
-        rc = -EIO;
-        goto out;
-    }
-    sqlite3_bind_int64(st, 1, snap);
-    meta_bind_text(st, 2, dir);
-    rc = 0;
-    for (;;) {
-        int s = sqlite3_step(st);
-        if (s == SQLITE_DONE)
-            break;
-        if (s != SQLITE_ROW) {
-            rc = meta_errno(s);
-            break;
-        }
-        rc = push_row(st, out);
-        if (rc)
-            break;
-    }
+                                 " FROM entries WHERE snap=?1 AND parent=?2 ORDER BY path",
+                                 snap, dir, -1);
+    rc = st ? meta_each_row(st, push_row, out) : -EIO;
     meta_stmt_done(st);
 out:
     pthread_mutex_unlock(&db->mu);
@@ -227,45 +217,25 @@ int meta_dir_put(struct meta_db *db, const char *repo_key, const char *commit,
     for (size_t i = 0; i < entries->n; i++)
         if (!entries->v[i].path || !*entries->v[i].path || entries->v[i].size > INT64_MAX)
             return -EINVAL;
-    pthread_mutex_lock(&db->mu);
     int64_t snap = 0;
-    int rc = meta_tx_begin(db, false);
+    int rc = meta_write_begin(db, false);
     if (rc)
-        goto out;
+        return rc;
     rc = snap_id(db, repo_key, commit, true, &snap);
     for (size_t i = 0; rc == 0 && i < entries->n; i++)
         rc = entry_put(db, snap, &entries->v[i]);
-    if (rc == 0) {
-        sqlite3_stmt *st =
-            meta_stmt(db, MS_DIR_MARK, "INSERT OR IGNORE INTO dirs(snap, dir) VALUES(?1, ?2)");
-        if (!st) {
-            rc = -EIO;
-        } else {
-            sqlite3_bind_int64(st, 1, snap);
-            meta_bind_text(st, 2, dir);
-            rc = meta_step_done(st);
-            meta_stmt_done(st);
-        }
-    }
-    rc = meta_tx_end(db, false, rc);
-out:
-    pthread_mutex_unlock(&db->mu);
-    return rc;
+    if (rc == 0)
+        rc = snap_run(db, MS_DIR_MARK, "INSERT OR IGNORE INTO dirs(snap, dir) VALUES(?1, ?2)",
+                      snap, dir, -1);
+    return meta_write_end(db, false, rc);
 }
 
 /* 0 when `path` is a negative entry of the snap, -ENOENT if not, or -errno. */
 static int negative_get(struct meta_db *db, int64_t snap, const char *path)
 {
-    sqlite3_stmt *st =
-        meta_stmt(db, MS_NEG_GET, "SELECT 1 FROM negatives WHERE snap=?1 AND path=?2");
-    if (!st)
-        return -EIO;
-    sqlite3_bind_int64(st, 1, snap);
-    meta_bind_text(st, 2, path);
-    int rc = sqlite3_step(st);
-    rc = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : meta_errno(rc);
-    meta_stmt_done(st);
-    return rc;
+    int rc = snap_run(db, MS_NEG_GET, "SELECT 1 FROM negatives WHERE snap=?1 AND path=?2", snap,
+                      path, -1);
+    return rc > 0 ? 0 : rc == 0 ? -ENOENT : rc;
 }
 
 int meta_entry_get(struct meta_db *db, const char *repo_key, const char *commit,
@@ -286,29 +256,22 @@ int meta_entry_get(struct meta_db *db, const char *repo_key, const char *commit,
         rc = rc == -ENOENT ? -EAGAIN : rc;
         goto out;
     }
-    sqlite3_stmt *st = meta_stmt(db, MS_ENTRY_GET,
+    sqlite3_stmt *st = snap_stmt(db, MS_ENTRY_GET,
                                  "SELECT path, is_dir, size, oid, is_lfs, sha256, mtime"
-                                 " FROM entries WHERE snap=?1 AND path=?2");
+                                 " FROM entries WHERE snap=?1 AND path=?2",
+                                 snap, path, -1);
     if (!st) {
         rc = -EIO;
         goto out;
     }
-    sqlite3_bind_int64(st, 1, snap);
-    meta_bind_text(st, 2, path);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        out->is_dir = sqlite3_column_int(st, 1) != 0;
-        out->size = (uint64_t)sqlite3_column_int64(st, 2);
-        meta_col_copy(st, 3, out->oid, sizeof(out->oid));
-        out->is_lfs = sqlite3_column_int(st, 4) != 0;
-        meta_col_copy(st, 5, out->sha256, sizeof(out->sha256));
-        out->mtime = sqlite3_column_int64(st, 6);
+    rc = meta_step_row(st);
+    if (rc > 0) {
+        read_entry_cols(st, out);
         out->path = strdup(path);
         rc = out->path ? 0 : -ENOMEM;
         meta_stmt_done(st);
         goto out;
     }
-    rc = rc == SQLITE_DONE ? 0 : meta_errno(rc);
     meta_stmt_done(st);
     if (rc)
         goto out;
@@ -337,26 +300,13 @@ int meta_negative_put(struct meta_db *db, const char *repo_key, const char *comm
 {
     if (bad_args(db, repo_key, commit) || !path || !*path)
         return -EINVAL;
-    pthread_mutex_lock(&db->mu);
     int64_t snap = 0;
-    int rc = meta_tx_begin(db, false);
+    int rc = meta_write_begin(db, false);
     if (rc)
-        goto out;
+        return rc;
     rc = snap_id(db, repo_key, commit, true, &snap);
-    if (rc == 0) {
-        sqlite3_stmt *st = meta_stmt(db, MS_NEG_PUT,
-                                     "INSERT OR IGNORE INTO negatives(snap, path) VALUES(?1, ?2)");
-        if (!st) {
-            rc = -EIO;
-        } else {
-            sqlite3_bind_int64(st, 1, snap);
-            meta_bind_text(st, 2, path);
-            rc = meta_step_done(st);
-            meta_stmt_done(st);
-        }
-    }
-    rc = meta_tx_end(db, false, rc);
-out:
-    pthread_mutex_unlock(&db->mu);
-    return rc;
+    if (rc == 0)
+        rc = snap_run(db, MS_NEG_PUT, "INSERT OR IGNORE INTO negatives(snap, path) VALUES(?1, ?2)",
+                      snap, path, -1);
+    return meta_write_end(db, false, rc);
 }

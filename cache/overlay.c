@@ -1,7 +1,7 @@
 /* overlay.c — the local overlay of a branch (include/journal.h): attributes
  * set by chmod/chown/utimens, mkdir-only directories and local pending
- * files, one synchronous=FULL transaction per call.  Locking as in
- * meta_i.h. */
+ * files, one transaction per call: synchronous=FULL, but for the
+ * *_attrs calls (NORMAL).  Locking as in meta_i.h. */
 #include "journal.h"
 #include "meta_i.h"
 
@@ -57,54 +57,46 @@ static bool keys_ok(const struct meta_db *db, const char *repo_key, const char *
     return db && repo_key && branch;
 }
 
+static bool rename_ok(const struct meta_db *db, const char *repo_key, const char *branch,
+                      const char *old_path, const char *new_path)
+{
+    return keys_ok(db, repo_key, branch) && old_path && *old_path && new_path && *new_path;
+}
+
 int overlay_get(struct meta_db *db, const char *repo_key, const char *branch, const char *path,
                 struct overlay_entry *out)
 {
     if (!keys_ok(db, repo_key, branch) || !path || !out)
         return -EINVAL;
     memset(out, 0, sizeof(*out));
-    pthread_mutex_lock(&db->mu);
-    int rc = -EIO;
-    sqlite3_stmt *st = meta_stmt(db, MS_OV_GET,
-                                 "SELECT " OV_COLUMNS " FROM overlay"
-                                 " WHERE repo_key = ?1 AND branch = ?2 AND path = ?3");
+    sqlite3_stmt *st = meta_stmt_lock(db, MS_OV_GET,
+                                      "SELECT " OV_COLUMNS " FROM overlay"
+                                      " WHERE repo_key = ?1 AND branch = ?2 AND path = ?3");
     if (!st)
-        goto out;
-    meta_bind_text(st, 1, repo_key);
-    meta_bind_text(st, 2, branch);
-    meta_bind_text(st, 3, path);
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW)
-        rc = read_entry(st, out);
-    else
-        rc = s == SQLITE_DONE ? -ENOENT : meta_errno(s);
-    meta_stmt_done(st);
-out:
-    pthread_mutex_unlock(&db->mu);
+        return -EIO;
+    META_BIND_TEXTS(st, 1, repo_key, branch, path);
+    int rc = meta_step_row(st);
+    rc = rc > 0 ? read_entry(st, out) : rc == 0 ? -ENOENT : rc;
+    meta_stmt_unlock(db, st);
     return rc;
 }
 
-int overlay_put(struct meta_db *db, const char *repo_key, const char *branch,
-                const struct overlay_entry *e)
+/* overlay_put and overlay_put_attrs: one statement, two durabilities. */
+static int put_entry(struct meta_db *db, const char *repo_key, const char *branch,
+                     const struct overlay_entry *e, bool durable)
 {
     if (!keys_ok(db, repo_key, branch) || !e || !e->path || !*e->path)
         return -EINVAL;
-    pthread_mutex_lock(&db->mu);
-    int rc = meta_tx_begin(db, true);
-    if (rc)
-        goto out;
-    sqlite3_stmt *st = meta_stmt(db, MS_OV_PUT,
-                                 "INSERT OR REPLACE INTO overlay(repo_key, branch, path, parent,"
-                                 " fields, mode, uid, gid, mtime_sec, mtime_nsec, is_dir,"
-                                 " is_local_pending)"
-                                 " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
-    if (!st) {
-        rc = meta_tx_end(db, true, -EIO);
-        goto out;
-    }
-    meta_bind_text(st, 1, repo_key);
-    meta_bind_text(st, 2, branch);
-    meta_bind_text(st, 3, e->path);
+    int rc;
+    sqlite3_stmt *st = meta_write_stmt(db, durable, MS_OV_PUT,
+                                       "INSERT OR REPLACE INTO overlay(repo_key, branch, path,"
+                                       " parent, fields, mode, uid, gid, mtime_sec, mtime_nsec,"
+                                       " is_dir, is_local_pending)"
+                                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                                       &rc);
+    if (!st)
+        return rc;
+    META_BIND_TEXTS(st, 1, repo_key, branch, e->path);
     meta_bind_parent(st, 4, e->path);
     sqlite3_bind_int(st, 5, (int)e->fields);
     sqlite3_bind_int64(st, 6, e->mode);
@@ -114,12 +106,21 @@ int overlay_put(struct meta_db *db, const char *repo_key, const char *branch,
     sqlite3_bind_int(st, 10, e->mtime_nsec);
     sqlite3_bind_int(st, 11, e->is_dir);
     sqlite3_bind_int(st, 12, e->is_local_pending);
-    rc = meta_step_done(st);
-    meta_stmt_done(st);
-    rc = meta_tx_end(db, true, rc);
-out:
-    pthread_mutex_unlock(&db->mu);
-    return rc;
+    return meta_write_run(db, durable, st, NULL, NULL);
+}
+
+int overlay_put(struct meta_db *db, const char *repo_key, const char *branch,
+                const struct overlay_entry *e)
+{
+    return put_entry(db, repo_key, branch, e, true);
+}
+
+int overlay_put_attrs(struct meta_db *db, const char *repo_key, const char *branch,
+                      const struct overlay_entry *e)
+{
+    /* synchronous=NORMAL: in WAL mode the transaction survives a crash of the
+     * daemon; only a power loss may take the last ones back */
+    return put_entry(db, repo_key, branch, e, false);
 }
 
 int overlay_delete(struct meta_db *db, const char *repo_key, const char *branch,
@@ -127,62 +128,84 @@ int overlay_delete(struct meta_db *db, const char *repo_key, const char *branch,
 {
     if (!keys_ok(db, repo_key, branch) || !path || !*path)
         return -EINVAL;
-    pthread_mutex_lock(&db->mu);
-    int rc = meta_tx_begin(db, true);
-    if (rc)
-        goto out;
+    int rc;
     sqlite3_stmt *st =
         recursive
-            ? meta_stmt(db, MS_OV_DEL_TREE,
-                        "DELETE FROM overlay WHERE repo_key = ?1 AND branch = ?2 AND " OV_SUBTREE(3))
-            : meta_stmt(db, MS_OV_DEL,
-                        "DELETE FROM overlay WHERE repo_key = ?1 AND branch = ?2 AND path = ?3");
-    if (!st) {
-        rc = meta_tx_end(db, true, -EIO);
-        goto out;
-    }
-    meta_bind_text(st, 1, repo_key);
-    meta_bind_text(st, 2, branch);
-    meta_bind_text(st, 3, path);
-    rc = meta_step_done(st);
-    meta_stmt_done(st);
-    rc = meta_tx_end(db, true, rc);
-out:
-    pthread_mutex_unlock(&db->mu);
-    return rc;
+            ? meta_write_stmt(db, true, MS_OV_DEL_TREE,
+                              "DELETE FROM overlay WHERE repo_key = ?1 AND branch = ?2"
+                              " AND " OV_SUBTREE(3), &rc)
+            : meta_write_stmt(db, true, MS_OV_DEL,
+                              "DELETE FROM overlay WHERE repo_key = ?1 AND branch = ?2"
+                              " AND path = ?3", &rc);
+    if (!st)
+        return rc;
+    META_BIND_TEXTS(st, 1, repo_key, branch, path);
+    return meta_write_run(db, true, st, NULL, NULL);
 }
 
 int overlay_rename(struct meta_db *db, const char *repo_key, const char *branch,
                    const char *old_path, const char *new_path)
 {
-    if (!keys_ok(db, repo_key, branch) || !old_path || !*old_path || !new_path || !*new_path)
+    if (!rename_ok(db, repo_key, branch, old_path, new_path))
         return -EINVAL;
-    pthread_mutex_lock(&db->mu);
-    int rc = meta_tx_begin(db, true);
-    if (rc)
-        goto out;
+    int rc;
     /* The moved root gets new_path's parent; a row below it keeps its place
      * under the moved root.  OR REPLACE: rename(2) replaces the target. */
-    sqlite3_stmt *st = meta_stmt(db, MS_OV_RENAME,
-                                 "UPDATE OR REPLACE overlay SET"
-                                 " path = ?4 || substr(path, length(?3) + 1),"
-                                 " parent = CASE WHEN path = ?3 THEN ?5"
-                                 "   ELSE ?4 || substr(parent, length(?3) + 1) END"
-                                 " WHERE repo_key = ?1 AND branch = ?2 AND " OV_SUBTREE(3));
-    if (!st) {
-        rc = meta_tx_end(db, true, -EIO);
-        goto out;
-    }
-    meta_bind_text(st, 1, repo_key);
-    meta_bind_text(st, 2, branch);
-    meta_bind_text(st, 3, old_path);
-    meta_bind_text(st, 4, new_path);
+    sqlite3_stmt *st = meta_write_stmt(db, true, MS_OV_RENAME,
+                                       "UPDATE OR REPLACE overlay SET"
+                                       " path = ?4 || substr(path, length(?3) + 1),"
+                                       " parent = CASE WHEN path = ?3 THEN ?5"
+                                       "   ELSE ?4 || substr(parent, length(?3) + 1) END"
+                                       " WHERE repo_key = ?1 AND branch = ?2 AND " OV_SUBTREE(3),
+                                       &rc);
+    if (!st)
+        return rc;
+    META_BIND_TEXTS(st, 1, repo_key, branch, old_path, new_path);
     meta_bind_parent(st, 5, new_path);
-    rc = meta_step_done(st);
-    meta_stmt_done(st);
-    rc = meta_tx_end(db, true, rc);
-out:
-    pthread_mutex_unlock(&db->mu);
+    return meta_write_run(db, true, st, NULL, NULL);
+}
+
+/* A rename of one file row in one NORMAL transaction (see overlay_put_attrs):
+ * the target's row goes, the source's row moves. */
+int overlay_rename_file_attrs(struct meta_db *db, const char *repo_key, const char *branch,
+                              const char *old_path, const char *new_path)
+{
+    if (!rename_ok(db, repo_key, branch, old_path, new_path))
+        return -EINVAL;
+    int rc;
+    sqlite3_stmt *mv = NULL, *del = meta_write_stmt(
+        db, false, MS_OVA_DELETE,
+        "DELETE FROM overlay WHERE repo_key = ?1 AND branch = ?2 AND path = ?3", &rc);
+    if (!del)
+        return rc;
+    if (!(mv = meta_stmt(db, MS_OVA_MOVE,
+                         "UPDATE overlay SET path = ?4, parent = ?5"
+                         " WHERE repo_key = ?1 AND branch = ?2 AND path = ?3")))
+        rc = -EIO;
+    if (rc == 0) { /* the rename replaces whatever row the target had */
+        META_BIND_TEXTS(del, 1, repo_key, branch, new_path);
+        rc = meta_step_done(del);
+    }
+    if (rc == 0) {
+        META_BIND_TEXTS(mv, 1, repo_key, branch, old_path, new_path);
+        meta_bind_parent(mv, 5, new_path);
+        rc = meta_step_done(mv);
+    }
+    meta_stmt_done(del);
+    meta_stmt_done(mv);
+    return meta_write_end(db, false, rc);
+}
+
+/* meta_each_row callback: appends the row to the overlay_entries `arg`. */
+static int push_entry(sqlite3_stmt *st, void *arg)
+{
+    struct overlay_entries *out = arg;
+    struct overlay_entry *v = meta_grow(out->v, out->n, &out->cap, sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    out->v = v;
+    int rc = read_entry(st, &v[out->n]);
+    out->n += rc == 0;
     return rc;
 }
 
@@ -192,45 +215,15 @@ int overlay_list_dir(struct meta_db *db, const char *repo_key, const char *branc
     if (!keys_ok(db, repo_key, branch) || !dir || !out)
         return -EINVAL;
     size_t n0 = out->n;
-    pthread_mutex_lock(&db->mu);
-    int rc = 0;
-    sqlite3_stmt *st = meta_stmt(db, MS_OV_LIST,
-                                 "SELECT " OV_COLUMNS " FROM overlay"
-                                 " WHERE repo_key = ?1 AND branch = ?2 AND parent = ?3"
-                                 " ORDER BY path");
-    if (!st) {
-        rc = -EIO;
-        goto out;
-    }
-    meta_bind_text(st, 1, repo_key);
-    meta_bind_text(st, 2, branch);
-    meta_bind_text(st, 3, dir);
-    for (;;) {
-        int s = sqlite3_step(st);
-        if (s == SQLITE_DONE)
-            break;
-        if (s != SQLITE_ROW) {
-            rc = meta_errno(s);
-            break;
-        }
-        if (out->n == out->cap) {
-            size_t ncap = out->cap ? out->cap * 2 : 16;
-            struct overlay_entry *nv = realloc(out->v, ncap * sizeof(*nv));
-            if (!nv) {
-                rc = -ENOMEM;
-                break;
-            }
-            out->v = nv;
-            out->cap = ncap;
-        }
-        rc = read_entry(st, &out->v[out->n]);
-        if (rc)
-            break;
-        out->n++;
-    }
-    meta_stmt_done(st);
-out:
-    pthread_mutex_unlock(&db->mu);
+    sqlite3_stmt *st = meta_stmt_lock(db, MS_OV_LIST,
+                                      "SELECT " OV_COLUMNS " FROM overlay"
+                                      " WHERE repo_key = ?1 AND branch = ?2 AND parent = ?3"
+                                      " ORDER BY path");
+    if (!st)
+        return -EIO;
+    META_BIND_TEXTS(st, 1, repo_key, branch, dir);
+    int rc = meta_each_row(st, push_entry, out);
+    meta_stmt_unlock(db, st);
     if (rc)
         while (out->n > n0)
             overlay_entry_clear(&out->v[--out->n]);
