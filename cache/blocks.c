@@ -2,6 +2,7 @@
  * ranges, completeness, verification, import of committed files, eviction.
  * Layout, map format and locking rules are described in blocks_i.h. */
 #include "blocks_i.h"
+#include "content_hash.h"
 #include "dirs_i.h"
 #include "log.h"
 
@@ -15,7 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define VERIFY_CHUNK (1u << 20)
 #define TOUCH_INTERVAL_S 60 /* how stale the on-disk LRU time may get */
 
 static int64_t now_s(void)
@@ -327,57 +327,6 @@ int64_t blocks_first_missing(struct blocks *bc, const char *key, uint64_t file_s
     return res;
 }
 
-/* Hex digest of the data file (git blob sha1 or sha256), streamed. */
-static int hash_file(int fd, uint64_t size, enum blocks_hash kind, char *hex, size_t hex_size)
-{
-    int rc = 0;
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    char *buf = malloc(VERIFY_CHUNK);
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (!buf || !ctx) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    if (!EVP_DigestInit_ex(ctx, kind == BLOCKS_GIT_SHA1 ? EVP_sha1() : EVP_sha256(), NULL)) {
-        rc = -EIO;
-        goto out;
-    }
-    if (kind == BLOCKS_GIT_SHA1) {
-        char hdr[48];
-        int n = snprintf(hdr, sizeof(hdr), "blob %llu", (unsigned long long)size);
-        if (n < 0 || (size_t)n >= sizeof(hdr) || !EVP_DigestUpdate(ctx, hdr, (size_t)n + 1)) {
-            rc = -EIO; /* +1: git hashes the NUL after the header */
-            goto out;
-        }
-    }
-    for (uint64_t off = 0; off < size;) {
-        size_t chunk = size - off < VERIFY_CHUNK ? (size_t)(size - off) : VERIFY_CHUNK;
-        rc = read_all(fd, buf, chunk, (off_t)off);
-        if (rc)
-            goto out;
-        if (!EVP_DigestUpdate(ctx, buf, chunk)) {
-            rc = -EIO;
-            goto out;
-        }
-        off += chunk;
-    }
-    if (!EVP_DigestFinal_ex(ctx, md, &mdlen) || (size_t)mdlen * 2 + 1 > hex_size) {
-        rc = -EIO;
-        goto out;
-    }
-    for (unsigned int i = 0; i < mdlen; i++) {
-        static const char digits[] = "0123456789abcdef";
-        hex[2 * i] = digits[md[i] >> 4];
-        hex[2 * i + 1] = digits[md[i] & 15];
-    }
-    hex[2 * mdlen] = '\0';
-out:
-    EVP_MD_CTX_free(ctx);
-    free(buf);
-    return rc;
-}
-
 int blocks_verify(struct blocks *bc, const char *key, uint64_t file_size, enum blocks_hash kind)
 {
     if (!bc || !key || !blocks_key_valid(key))
@@ -403,7 +352,10 @@ int blocks_verify(struct blocks *bc, const char *key, uint64_t file_size, enum b
     pthread_mutex_unlock(&bc->mu);
 
     char hex[2 * EVP_MAX_MD_SIZE + 1];
-    int rc = hash_file(fd, file_size, kind, hex, sizeof(hex));
+    bool short_file = false;
+    int rc = content_hash_fd(fd, file_size, kind, hex, sizeof(hex), &short_file);
+    if (rc == 0 && short_file)
+        rc = -EIO; /* the data file is sized at creation: short = damaged */
     close(fd);
 
     pthread_mutex_lock(&bc->mu);

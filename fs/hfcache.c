@@ -2,6 +2,7 @@
  * hfcache.h): locating blobs/<key>, verifying it, remembering verdicts. */
 #include "hfcache.h"
 
+#include "../cache/content_hash.h"
 #include "log.h"
 
 #include <errno.h>
@@ -16,7 +17,6 @@
 #include <unistd.h>
 
 #define HF_MEMO 1024                 /* verdicts remembered (a ring) */
-#define HF_HASH_CHUNK (1024u * 1024u)
 
 /* One verdict; a blob that changed on disk has another identity. */
 struct hf_verdict {
@@ -136,66 +136,16 @@ static void memo_put(struct hfcache *hc, const struct stat *st, bool good)
     pthread_mutex_unlock(&hc->mu);
 }
 
-/* Does the whole file hash to key?  1 yes, 0 no, -errno on a read error. */
+/* Does the whole file hash to key?  1 yes, 0 no (also when the file is
+ * shorter than size: it shrank under us), -errno on a read error. */
 static int hash_matches(int fd, uint64_t size, enum blocks_hash kind, const char *key)
 {
-    static const char digits[] = "0123456789abcdef";
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
     char hex[2 * EVP_MAX_MD_SIZE + 1];
-    int rc = 0;
-    char *buf = malloc(HF_HASH_CHUNK);
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (!buf || !ctx) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    if (!EVP_DigestInit_ex(ctx, kind == BLOCKS_GIT_SHA1 ? EVP_sha1() : EVP_sha256(), NULL)) {
-        rc = -EIO;
-        goto out;
-    }
-    if (kind == BLOCKS_GIT_SHA1) {
-        char hdr[48];
-        int n = snprintf(hdr, sizeof(hdr), "blob %llu", (unsigned long long)size);
-        /* +1: git hashes the NUL that ends the header */
-        if (n < 0 || (size_t)n >= sizeof(hdr) || !EVP_DigestUpdate(ctx, hdr, (size_t)n + 1)) {
-            rc = -EIO;
-            goto out;
-        }
-    }
-    for (uint64_t off = 0; off < size;) {
-        size_t want = size - off < HF_HASH_CHUNK ? (size_t)(size - off) : HF_HASH_CHUNK;
-        ssize_t n = pread(fd, buf, want, (off_t)off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = -errno;
-            goto out;
-        }
-        if (n == 0) { /* shrank under us */
-            rc = 0;
-            goto out;
-        }
-        if (!EVP_DigestUpdate(ctx, buf, (size_t)n)) {
-            rc = -EIO;
-            goto out;
-        }
-        off += (uint64_t)n;
-    }
-    if (!EVP_DigestFinal_ex(ctx, md, &mdlen)) {
-        rc = -EIO;
-        goto out;
-    }
-    for (unsigned int i = 0; i < mdlen; i++) {
-        hex[2 * i] = digits[md[i] >> 4];
-        hex[2 * i + 1] = digits[md[i] & 15];
-    }
-    hex[2 * mdlen] = '\0';
-    rc = strcmp(hex, key) == 0 ? 1 : 0;
-out:
-    EVP_MD_CTX_free(ctx);
-    free(buf);
-    return rc;
+    bool short_file = false;
+    int rc = content_hash_fd(fd, size, kind, hex, sizeof(hex), &short_file);
+    if (rc || short_file)
+        return rc;
+    return strcmp(hex, key) == 0 ? 1 : 0;
 }
 
 int hfcache_open(struct hfcache *hc, enum hub_repo_type type, const char *repo_id,
