@@ -276,23 +276,26 @@ def profile_rsync(binp, emu_url, hub, tree, nfiles, work):
     dlog = os.path.join(work, "fuse-debug.log")
     trace = os.path.join(work, "strace.txt")
     m = Mount(binp, emu_url, repo, work, debug_log=dlog)
-    st = subprocess.Popen(["strace", "-f", "-y", "-qq", "-o", trace, "-p", str(m.proc.pid),
-                           "-T", "-e", "trace=fsync,fdatasync,sync_file_range,syncfs,fcntl"],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.0)  # strace attaches to every thread
+    st = None
+    if shutil.which("strace"):
+        st = subprocess.Popen(["strace", "-f", "-y", "-qq", "-o", trace, "-p", str(m.proc.pid),
+                               "-T", "-e", "trace=fsync,fdatasync,sync_file_range,syncfs,fcntl"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)  # strace attaches to every thread
     with open(dlog) as f:
         f.seek(0, 2)
         start = f.tell()
     run(["rsync", "-a", tree + "/", os.path.join(m.path, "data") + "/"])
     time.sleep(0.5)
-    st.terminate()
-    st.wait()
+    if st:
+        st.terminate()
+        st.wait()
     with open(dlog, errors="replace") as f, open(dlog + ".rsync", "w") as out:
         f.seek(start)
         out.write(f.read())
     m.close()
     ops = fuse_opcodes(dlog + ".rsync")
-    fs, txn = strace_counts(trace)
+    fs, txn = strace_counts(trace) if st else ({}, None)
     print("\nprofile of one rsync -a of %d files into hubmount (until rsync exits), per file:"
           % nfiles)
     total = sum(ops.values())
@@ -301,7 +304,10 @@ def profile_rsync(binp, emu_url, hub, tree, nfiles, work):
     print("  syncs (count per file, ms per call): %s" % (", ".join(
         "%s %.2f (%.2f ms)" % (k, v[0] / nfiles, 1000 * v[1] / v[0])
         for k, v in sorted(fs.items())) or "none"))
-    print("  SQLite write transactions: %.2f" % (txn / nfiles))
+    if txn is None:
+        print("  (strace not installed: no syncs or SQLite transactions counted)")
+    else:
+        print("  SQLite write transactions: %.2f" % (txn / nfiles))
 
 
 def main():
@@ -412,9 +418,15 @@ def main():
             os.unlink(local)
 
         def rsync_all(rep):
-            rsync_case(a.bin, "rsync_mount", rep)
+            # --before: the two binaries take turns going first (what runs
+            # first after the previous case meets a different disk state)
+            order = [(a.bin, "rsync_mount")]
             if a.before:
-                rsync_case(a.before, "rsync_before", rep)
+                order.append((a.before, "rsync_before"))
+                if rep % 2:
+                    order.reverse()
+            for binp, key in order:
+                rsync_case(binp, key, rep)
             if have_node:
                 repo = "acme/bench-official-%d" % rep
                 hub.seed(repo, files={"README.md": b"bench\n"})
@@ -435,6 +447,10 @@ def main():
                 cp_all(rep)
             if "rsync" in cases:
                 rsync_all(rep)
+        if a.before:  # --before: the runs of both binaries, in order
+            for k in ("cp_mount", "cp_before", "rsync_mount_rsync", "rsync_before_rsync"):
+                if res[k]:
+                    print("%-20s %s" % (k, " ".join("%.2f" % x for x in res[k])))
         if "rsync" in cases and a.profile:
             profile_rsync(a.bin, emu.url, hub, tree, a.files, work)
 
