@@ -27,6 +27,7 @@
 #define MAP_VERSION 1u
 #define MAP_VERIFIED 1u
 #define LEFTOVER_AGE_S 600
+#define MAP_TOUCH_INTERVAL_S 60 /* as blocks.c: how stale the on-disk LRU time may get */
 
 struct map_header {
     char magic[8];
@@ -126,6 +127,54 @@ int blocks_map_store_verified(int fd, bool verified)
 {
     uint32_t flags = verified ? MAP_VERIFIED : 0;
     return write_all(fd, &flags, sizeof(flags), (off_t)MAP_FLAGS_OFFSET);
+}
+
+/* The read side for callers that pread the bytes themselves: the
+ * range is checked against the bitmap, the access counted for the LRU order
+ * (the map's mtime at most once a minute, as blocks_get does), and the data
+ * file opened.  No pin is needed: eviction unlinks, it never rewrites. */
+int blocks_open_range(struct blocks *bc, const char *key, uint64_t file_size, uint64_t offset,
+                      size_t len)
+{
+    if (!bc || !key || !blocks_key_valid(key))
+        return -EINVAL;
+    if (len == 0 || offset >= file_size)
+        return -ENOENT;
+    uint64_t end = file_size - offset < len ? file_size : offset + len;
+    char path[4200];
+    pthread_mutex_lock(&bc->mu);
+    struct bobj *o = blocks_find(bc, key);
+    int rc = o && o->size == file_size ? 0 : -ENOENT;
+    for (uint64_t b = offset / BLOCKS_SIZE; rc == 0 && b * BLOCKS_SIZE < end; b++)
+        if (!bobj_has(o, b))
+            rc = -ENOENT;
+    if (rc == 0)
+        rc = blocks_path(bc, key, "", path, sizeof(path));
+    if (rc == 0) {
+        blocks_touch(bc, o);
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        if ((int64_t)now.tv_sec - o->touched_on_disk >= MAP_TOUCH_INTERVAL_S) {
+            char map[4300];
+            int n = snprintf(map, sizeof(map), "%s.map", path);
+            if (n > 0 && (size_t)n < sizeof(map) &&
+                utimensat(AT_FDCWD, map, NULL, AT_SYMLINK_NOFOLLOW) == 0)
+                o->touched_on_disk = (int64_t)now.tv_sec;
+        }
+    }
+    /* Opened under mu: once mu is dropped the object may be evicted and a
+     * new, empty data file created at the same path. */
+    int fd = rc;
+    if (rc == 0) {
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0) {
+            fd = -errno;
+            if (fd == -ENOENT) /* evicted by another process sharing the dir */
+                blocks_remove(bc, o);
+        }
+    }
+    pthread_mutex_unlock(&bc->mu);
+    return fd;
 }
 
 /* Reads one map file into a new object; -EINVAL when it is not a valid map

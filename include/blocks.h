@@ -31,6 +31,16 @@ void blocks_close(struct blocks *bc);
 ssize_t blocks_get(struct blocks *bc, const char *key, uint64_t file_size,
                    uint64_t offset, void *buf, size_t len);
 
+/* A read-only descriptor on the data file of object `key` (size file_size)
+ * when every byte of [offset, offset+len) (clamped to the size) is cached,
+ * for a caller that preads them itself, many times through one open file
+ * (the kernel's read-ahead is per open file); the caller closes it.  An
+ * eviction unlinks the file, so the descriptor keeps the bytes it was
+ * opened for.  -ENOENT when some of the range is not cached (nothing
+ * opened), other -errno on failure. */
+int blocks_open_range(struct blocks *bc, const char *key, uint64_t file_size, uint64_t offset,
+                      size_t len) __attribute__((warn_unused_result));
+
 /* Store bytes; offset must be block-aligned and len a whole number of blocks
  * except for the object's last block.  Returns 0 or -errno (-ENOSPC...). */
 int blocks_put(struct blocks *bc, const char *key, uint64_t file_size, uint64_t offset,

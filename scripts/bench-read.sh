@@ -14,6 +14,11 @@
 # plus the ratios b/e, b/a, c/d; cold, warm-remount and warm find / ls -lR of a
 # 10,000-file repo; a 4 KiB read at a cold offset; the daemon's peak RSS
 # (VmHWM) while reading the 1 GiB file and while reading a 4 GiB file.
+# The daemon's CPU time (user + system) during (b) and (c) is printed too: on
+# a shared, loaded machine it moves less than the wall-clock times.
+# With --before BIN, (b), (c) and (d) are also measured for another hubmount
+# binary (an older build), interleaved with this one's repetitions, so a
+# change is compared under the same conditions; its rows are marked "before".
 #
 # "Drop caches" is `sync; echo 3 > /proc/sys/vm/drop_caches`.  Before every
 # timed read of (a) and (b) the emulator's copy of the file is read back into
@@ -25,6 +30,7 @@
 #
 # usage: scripts/bench-read.sh [--deps] [--reps N] [--size MIB] [--files N]
 #                              [--big-size MIB] [--workdir DIR] [--keep]
+#                              [--before OTHER_HUBMOUNT_BINARY]
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,6 +43,7 @@ BIG_MIB=4096
 WORKBASE=/var/tmp
 KEEP=0
 DEPS=0
+BEFORE=
 
 usage() {
     sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
@@ -49,6 +56,7 @@ options:
   --big-size MIB  file read for the peak-RSS figure; 0 skips it (default $BIG_MIB)
   --workdir DIR   where the temporary directory goes (default $WORKBASE)
   --keep          keep the temporary directory
+  --before BIN    also measure (b), (c), (d) with another hubmount binary
 EOF
 }
 
@@ -61,6 +69,7 @@ while [ $# -gt 0 ]; do
     --big-size) BIG_MIB=$2; shift ;;
     --workdir) WORKBASE=$2; shift ;;
     --keep) KEEP=1 ;;
+    --before) BEFORE=$2; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "bench-read: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -86,6 +95,10 @@ for tool in curl bindfs fusermount3 mountpoint "$PY"; do
         { echo "bench-read: $tool is missing (run with --deps)" >&2; exit 1; }
 done
 [ -x "$HUBMOUNT" ] || { echo "bench-read: $HUBMOUNT is missing (ninja -C build)" >&2; exit 1; }
+if [ -n "$BEFORE" ] && [ ! -x "$BEFORE" ]; then
+    echo "bench-read: --before $BEFORE is not an executable" >&2
+    exit 2
+fi
 
 need_mib=$((SIZE_MIB * 3 + BIG_MIB * 2 + 1024))
 avail_mib=$(df -Pm "$WORKBASE" | awk 'NR == 2 { print $4 }')
@@ -136,6 +149,10 @@ time_cmd() {
 mbps() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.0f", b / s / 1e6 }'; }
 ratio() { awk -v x="$1" -v y="$2" 'BEGIN { printf "%.2f", x / y }'; }
 hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+TCK=$(getconf CLK_TCK)
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; } # user + system
+# cpu_since PID TICKS: CPU seconds PID used since cpu_ticks said TICKS
+cpu_since() { awk -v a="$2" -v b="$(cpu_ticks "$1")" -v t="$TCK" 'BEGIN { printf "%.2f", (b - a) / t }'; }
 
 # ---- the emulator -----------------------------------------------------------
 cat > "$W/hubsim.json" <<'EOF'
@@ -186,12 +203,13 @@ warm_blob() { cat "$1" > /dev/null; }
 
 # ---- mounts -------------------------------------------------------------------
 HM_PID=
+HM_BIN=$HUBMOUNT # the binary hm_mount starts
 # hm_mount REPO MNT CACHE: start the daemon in the foreground (so its PID is
 # the daemon's), anonymous, and wait for the mount
 hm_mount() {
     mkdir -p "$2"
     HOME=$W/home HF_HOME=$W/home/.hf env -u HF_TOKEN -u HF_ENDPOINT -u XDG_CACHE_HOME \
-        "$HUBMOUNT" "$1" "$2" -f -o "endpoint=$URL,cache_dir=$3" 2>> "$W/hubmount.log" &
+        "$HM_BIN" "$1" "$2" -f -o "endpoint=$URL,cache_dir=$3" 2>> "$W/hubmount.log" &
     HM_PID=$!
     PIDS+=("$HM_PID")
     MOUNTS+=("$2")
@@ -229,27 +247,47 @@ for _ in $(seq "$REPS"); do
     A+=("$(time_cmd curl -sfL -o /dev/null "$URL/acme/bench-big/resolve/main/big.bin")")
 done
 
-# (b) cold cat, (c) warm re-read, (d) the cached object read directly
-B=() C=() D=() HOT=()
+# (b) cold cat, (c) warm re-read, (d) the cached object read directly;
+# one repetition of each binary in turn (this one first)
+B=() C=() D=() HOT=() BB=() BC=() BD=() BHOT=()
+CB=() CC=() BCB=() BCC=() # the daemon's CPU seconds during (b) and (c)
 PEAK_1G=0
 for _ in $(seq "$REPS"); do
-    rm -rf "$CACHE"
-    hm_mount acme/bench-big "$MNT" "$CACHE"
-    stat "$MNT/big.bin" > /dev/null # metadata: not what (b) measures
-    drop_caches
-    warm_blob "$BLOB"
-    B+=("$(time_cmd cat "$MNT/big.bin")")
-    h=$(hwm_kib "$HM_PID")
-    [ "$h" -gt "$PEAK_1G" ] && PEAK_1G=$h
-    OBJ=$CACHE/blocks/objects/${SHA:0:2}/$SHA
-    [ -f "$OBJ" ] || { log "bench-read: no cache object at $OBJ"; exit 1; }
-    drop_caches
-    C+=("$(time_cmd cat "$MNT/big.bin")")
-    HOT+=("$(time_cmd cat "$MNT/big.bin")")
-    drop_caches
-    D+=("$(time_cmd cat "$OBJ")")
-    hm_umount "$MNT"
+    for which in this before; do
+        if [ "$which" = before ]; then
+            [ -n "$BEFORE" ] || continue
+            HM_BIN=$BEFORE
+        else
+            HM_BIN=$HUBMOUNT
+        fi
+        rm -rf "$CACHE"
+        hm_mount acme/bench-big "$MNT" "$CACHE"
+        stat "$MNT/big.bin" > /dev/null # metadata: not what (b) measures
+        drop_caches
+        warm_blob "$BLOB"
+        c0=$(cpu_ticks "$HM_PID")
+        tb=$(time_cmd cat "$MNT/big.bin")
+        cb=$(cpu_since "$HM_PID" "$c0")
+        h=$(hwm_kib "$HM_PID")
+        OBJ=$CACHE/blocks/objects/${SHA:0:2}/$SHA
+        [ -f "$OBJ" ] || { log "bench-read: no cache object at $OBJ"; exit 1; }
+        drop_caches
+        c0=$(cpu_ticks "$HM_PID")
+        tc=$(time_cmd cat "$MNT/big.bin")
+        cc=$(cpu_since "$HM_PID" "$c0")
+        thot=$(time_cmd cat "$MNT/big.bin")
+        drop_caches
+        td=$(time_cmd cat "$OBJ")
+        hm_umount "$MNT"
+        if [ "$which" = before ]; then
+            BB+=("$tb") BC+=("$tc") BHOT+=("$thot") BD+=("$td") BCB+=("$cb") BCC+=("$cc")
+        else
+            B+=("$tb") C+=("$tc") HOT+=("$thot") D+=("$td") CB+=("$cb") CC+=("$cc")
+            [ "$h" -gt "$PEAK_1G" ] && PEAK_1G=$h
+        fi
+    done
 done
+HM_BIN=$HUBMOUNT
 
 # (e) bindfs over a local copy, and the same copy without FUSE
 mkdir -p "$W/local" "$W/bindfs"
@@ -351,6 +389,25 @@ row "    re-read through the mount, page cache hot" "$hot"
 echo
 printf '  ratios: b/e %s (goal >= 0.8)   b/a %s   c/d %s (goal >= 0.8)\n' \
     "$(ratio "$e" "$b")" "$(ratio "$a" "$b")" "$(ratio "$d" "$c")"
+printf '  daemon CPU time (user + system): %s s during (b), %s s during (c)\n' \
+    "$(median "${CB[@]}")" "$(median "${CC[@]}")"
+echo "  every run (s): a ${A[*]} | b ${B[*]} | c ${C[*]} | d ${D[*]} | e ${E[*]}"
+if [ -n "$BEFORE" ]; then
+    echo "  every run before (s): b ${BB[*]} | c ${BC[*]} | d ${BD[*]}"
+fi
+if [ -n "$BEFORE" ]; then
+    bb=$(median "${BB[@]}") bc=$(median "${BC[@]}") bd=$(median "${BD[@]}")
+    echo
+    echo "  before: $BEFORE (repetitions interleaved with the rows above)"
+    row "(b) before: cold cat through a fresh mount, empty cache" "$bb"
+    row "(c) before: warm re-read via the mount" "$bc"
+    row "(d) before: cat of the cache's object file" "$bd"
+    row "    before: re-read through the mount, page cache hot" "$(median "${BHOT[@]}")"
+    printf '  ratios before: b/e %s   b/a %s   c/d %s\n' \
+        "$(ratio "$e" "$bb")" "$(ratio "$a" "$bb")" "$(ratio "$bd" "$bc")"
+    printf '  daemon CPU time before: %s s during (b), %s s during (c)\n' \
+        "$(median "${BCB[@]}")" "$(median "${BCC[@]}")"
+fi
 echo
 echo "  ${NFILES}-file repo (${NLISTED} files listed)"
 lrow "find, cold (new mount, empty cache)" "$(median "${FC[@]}")"

@@ -131,6 +131,17 @@ int main(void)
     CHECK(blocks_first_missing(bc, key, size, 0) == 0);
     CHECK(blocks_first_missing(bc, key, size, 1) == 2);
     CHECK(blocks_verify(bc, key, size, BLOCKS_GIT_SHA1) == -EAGAIN);
+    /* a descriptor only for a range that is wholly cached */
+    CHECK(blocks_open_range(bc, key, size, 0, 100) == -ENOENT);
+    CHECK(blocks_open_range(bc, key, size, BS - 1, 2) == -ENOENT);
+    CHECK(blocks_open_range(bc, key, size + 1, BS, 10) == -ENOENT);
+    int rfd = blocks_open_range(bc, key, size, BS + 7, BS - 7);
+    CHECK(rfd >= 0);
+    if (rfd >= 0) {
+        CHECK(pread(rfd, buf, BS - 7, (off_t)(BS + 7)) == (ssize_t)(BS - 7));
+        CHECK(memcmp(buf, data + BS + 7, BS - 7) == 0);
+        close(rfd);
+    }
 
     /* alignment rules */
     CHECK(blocks_put(bc, key, size, 10, data + 10, BS) == -EINVAL);
