@@ -70,40 +70,33 @@ void blocks_close(struct blocks *bc)
     free(bc);
 }
 
-static int read_all(int fd, void *buf, size_t len, off_t off)
+/* pread (write false) or pwrite of the whole range, again after EINTR and
+ * short counts. */
+static int io_all(int fd, char *p, size_t len, off_t off, bool write)
 {
-    char *p = buf;
     while (len > 0) {
-        ssize_t r = pread(fd, p, len, off);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
+        ssize_t n = write ? pwrite(fd, p, len, off) : pread(fd, p, len, off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
             return -errno;
-        }
-        if (r == 0)
-            return -EIO; /* the data file is sized at creation: short = damaged */
-        p += r;
-        len -= (size_t)r;
-        off += r;
+        if (n == 0)
+            return -EIO; /* end of file: data files are sized at creation, short = damaged */
+        p += n;
+        len -= (size_t)n;
+        off += n;
     }
     return 0;
 }
 
-static int write_all(int fd, const void *buf, size_t len, off_t off)
+int blocks_read_all(int fd, void *buf, size_t len, off_t off)
 {
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t w = pwrite(fd, p, len, off);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += w;
-        len -= (size_t)w;
-        off += w;
-    }
-    return 0;
+    return io_all(fd, buf, len, off, false);
+}
+
+int blocks_write_all(int fd, const void *buf, size_t len, off_t off)
+{
+    return io_all(fd, (char *)buf, len, off, true); /* not written through */
 }
 
 /* Opens a file of object o (suffix "" data, ".map" map); with mu held. */
@@ -166,7 +159,7 @@ ssize_t blocks_get(struct blocks *bc, const char *key, uint64_t file_size, uint6
     o->users++;
     pthread_mutex_unlock(&bc->mu);
 
-    int rc = read_all(fd, buf, avail, (off_t)offset);
+    int rc = blocks_read_all(fd, buf, avail, (off_t)offset);
     close(fd);
 
     pthread_mutex_lock(&bc->mu);
@@ -268,7 +261,7 @@ int blocks_put(struct blocks *bc, const char *key, uint64_t file_size, uint64_t 
     o->users++;
     pthread_mutex_unlock(&bc->mu);
 
-    rc = write_all(fd, buf, len, (off_t)offset);
+    rc = blocks_write_all(fd, buf, len, (off_t)offset);
 
     pthread_mutex_lock(&bc->mu);
     bc->used -= need;
@@ -327,6 +320,19 @@ int64_t blocks_first_missing(struct blocks *bc, const char *key, uint64_t file_s
     return res;
 }
 
+/* Marks o verified, in memory and in its map file (best effort: a lost
+ * flag costs one more verification after a restart); with mu held. */
+static void set_verified(struct blocks *bc, struct bobj *o)
+{
+    o->verified = true;
+    int mfd = open_obj(bc, o, ".map", O_WRONLY);
+    if (mfd >= 0) {
+        if (blocks_map_store_verified(mfd, true) != 0)
+            hm_warn("blocks: cannot record verification of %s", o->key);
+        close(mfd);
+    }
+}
+
 int blocks_verify(struct blocks *bc, const char *key, uint64_t file_size, enum blocks_hash kind)
 {
     if (!bc || !key || !blocks_key_valid(key))
@@ -365,13 +371,7 @@ int blocks_verify(struct blocks *bc, const char *key, uint64_t file_size, enum b
         if (!o->doomed)
             blocks_remove(bc, o);
     } else if (rc == 0 && !o->doomed && !o->verified) {
-        o->verified = true;
-        int mfd = open_obj(bc, o, ".map", O_WRONLY);
-        if (mfd >= 0) {
-            if (blocks_map_store_verified(mfd, true) != 0)
-                hm_warn("blocks: cannot record verification of %s", key);
-            close(mfd);
-        }
+        set_verified(bc, o);
     }
     blocks_release(bc, o);
     pthread_mutex_unlock(&bc->mu);
@@ -388,13 +388,7 @@ int blocks_mark_verified(struct blocks *bc, const char *key, uint64_t file_size)
     if (!o || o->size != file_size || o->npresent < o->nblocks || o->doomed) {
         rc = -EAGAIN;
     } else if (!o->verified) {
-        o->verified = true;
-        int mfd = open_obj(bc, o, ".map", O_WRONLY);
-        if (mfd >= 0) {
-            if (blocks_map_store_verified(mfd, true) != 0)
-                hm_warn("blocks: cannot record verification of %s", key);
-            close(mfd);
-        }
+        set_verified(bc, o);
     }
     pthread_mutex_unlock(&bc->mu);
     return rc;
@@ -435,7 +429,7 @@ static int copy_file(int sfd, const char *dst, uint64_t size)
                 rc = r < 0 ? -errno : -EIO;
                 break;
             }
-            rc = write_all(dfd, buf, (size_t)r, (off_t)done);
+            rc = blocks_write_all(dfd, buf, (size_t)r, (off_t)done);
             if (rc)
                 break;
             done += (uint64_t)r;

@@ -26,7 +26,9 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define BLOCKS_KEY_MAX 128
 
@@ -70,6 +72,12 @@ int blocks_map_store_verified(int fd, bool verified);
 /* Loads every object under objdir into the index (oldest access first),
  * removing leftovers: temporary files, data without map, map without data. */
 int blocks_scan(struct blocks *bc);
+
+/* blocks.c: whole-range I/O on the cache's files ---------------------------- */
+/* pread/pwrite of exactly len bytes at off (EINTR and short counts are
+ * retried); 0 or -errno, -EIO when the file ends first. */
+int blocks_read_all(int fd, void *buf, size_t len, off_t off);
+int blocks_write_all(int fd, const void *buf, size_t len, off_t off);
 
 /* blocks_index.c: hash table + LRU, all with mu held ------------------------ */
 static inline bool bobj_has(const struct bobj *o, uint64_t i)
