@@ -330,6 +330,36 @@ static char *rebase_path(const char *path, const char *from, const char *to)
     return p;
 }
 
+/* A rename may run while our commit worker lands an attempt (the rename
+ * holds the worker: no attempt starts, but one already running goes on).
+ * Landing switches the mount's commit first and only then drops the
+ * attempt's rows from the pending index.  So a file changed or deleted
+ * here, pending when the rename resolved it, may look untouched at the
+ * commit read before; reusing that commit's entry would bring its OLD
+ * bytes back at the new name.  The commit read before resolving src, if it
+ * is no longer the mount's, says that such a landing may have happened. */
+static bool commit_moved(struct mount_state *ms, const char *since)
+{
+    char now[HUB_SHA1_HEX];
+    ms_commit_get(ms, now, NULL);
+    return strcmp(now, since) != 0;
+}
+
+/* src's content has moved away: record the delete of src.  remote: the Hub
+ * had src at `commit`, where it was resolved.  Otherwise pending_delete
+ * records one only while an attempt holding content of src is in flight;
+ * if that attempt landed first, src is on the Hub now, which a moved
+ * commit read AFTER pending_delete tells (see commit_moved).  The worker
+ * drops a delete of a path the Hub does not have. */
+static int delete_src(struct hm_write *hw, const char *src, bool folder, bool remote,
+                      const char *commit)
+{
+    int r = pending_delete(hw->pending, src, folder, remote);
+    if (r == 0 && !remote && commit_moved(hw->ms, commit))
+        r = pending_delete(hw->pending, src, folder, true);
+    return r;
+}
+
 static int rename_file(struct hm_write *hw, const char *src, const char *dst, bool remote_src,
                        const struct hub_entry *se, const char *commit)
 {
@@ -354,15 +384,33 @@ static int rename_file(struct hm_write *hw, const char *src, const char *dst, bo
     int r = pending_rename(hw->pending, src, dst, &moved);
     if (r < 0)
         return r;
-    if (moved == 0 && remote_src) {
+    struct hub_entry now_e;
+    memset(&now_e, 0, sizeof(now_e));
+    char now[HUB_SHA1_HEX];
+    ms_commit_get(ms, now, NULL);
+    if (moved == 0 && strcmp(now, commit) != 0) {
+        /* Nothing pending to move, but src's pending content may have
+         * landed since src was resolved (see commit_moved): src is then the
+         * new commit's file, not the entry resolved before. */
+        int tr = tree_entry(ms, now, src, &now_e);
+        if (tr == 0 && !now_e.is_dir) {
+            remote_src = true;
+            se = &now_e;
+            commit = now;
+        } else if (tr < 0 && tr != -ENOENT && tr != -ENOTDIR) {
+            r = tr;
+        }
+    }
+    if (r == 0 && moved == 0 && remote_src) {
         r = move_remote_file(hw, src, se, commit, dst);
         if (r == 0)
             r = pending_delete(hw->pending, src, false, true);
-    } else if (moved) {
+    } else if (r == 0 && moved) {
         /* the pending content moved away; a committed file there (or one an
          * attempt in flight is landing) goes too */
-        r = pending_delete(hw->pending, src, false, remote_src);
+        r = delete_src(hw, src, false, remote_src, commit);
     }
+    meta_entry_clear(&now_e);
     if (r == 0) {
         /* the file's mode/times follow it (rsync sets them on the temp name) */
         int orr = overlay_rename_file_attrs(ms->meta, ms->repo_key, ms->revision, src, dst);
@@ -372,34 +420,119 @@ static int rename_file(struct hm_write *hw, const char *src, const char *dst, bo
     return r;
 }
 
+/* Every committed file below folder src at the mount's commit (*at);
+ * *busy = an attempt of ours was running when the listing began. */
+static int list_below(struct hm_write *hw, const char *src, char at[HUB_SHA1_HEX], bool *busy,
+                      struct hub_entries *out)
+{
+    struct mount_state *ms = hw->ms;
+    memset(out, 0, sizeof(*out));
+    *busy = false;
+    if (hw->worker) {
+        struct commit_worker_status st;
+        commit_worker_status(hw->worker, &st);
+        *busy = st.committing;
+    }
+    ms_commit_get(ms, at, NULL);
+    int r = hub_list_tree(ms->hub, &ms->src, at, src, true, out);
+    if (r == -ENOENT || r == -ENOTDIR)
+        r = 0; /* no such folder at `at`: src was local, or is gone */
+    if (r < 0) {
+        hub_entries_free(out);
+        memset(out, 0, sizeof(*out));
+    }
+    return r;
+}
+
+/* Keeps, of list_below's entries, the files that rename_dir must move to
+ * dst itself (after pending_rename): not deleted here, no pending add at
+ * src (one an attempt holds stays there, its copy at dst) nor at dst. */
+static int keep_to_move(struct hm_write *hw, const char *src, const char *dst,
+                        struct hub_entries *all)
+{
+    size_t sl = strlen(src), k = 0;
+    for (size_t i = 0; i < all->n; i++) {
+        struct hub_entry *x = &all->v[i];
+        /* strictly below src: where the commit has a FILE src (deleted here,
+         * a directory made in its place), the Hub answers with that file */
+        bool keep = !x->is_dir && strncmp(x->path, src, sl) == 0 && x->path[sl] == '/' &&
+                    pending_stat(hw->pending, x->path, NULL) == PENDING_UNKNOWN &&
+                    !pending_under_deleted_folder(hw->pending, x->path);
+        if (keep) {
+            char *np = rebase_path(x->path, src, dst);
+            if (!np)
+                return -ENOMEM;
+            /* dst may be a deleted folder of the commit: PENDING_DELETED
+             * below it is no add */
+            enum pending_state ds = pending_stat(hw->pending, np, NULL);
+            keep = ds != PENDING_FILE && ds != PENDING_DIR;
+            free(np);
+        }
+        if (!keep) {
+            meta_entry_clear(x);
+            continue;
+        }
+        if (k != i) {
+            all->v[k] = *x;
+            memset(x, 0, sizeof(*x));
+        }
+        k++;
+    }
+    all->n = k;
+    return 0;
+}
+
 static int rename_dir(struct hm_write *hw, const char *src, const char *dst, bool remote_src,
                       const char *commit)
 {
     struct mount_state *ms = hw->ms;
+    struct hub_entries all = {0};
+    char at[HUB_SHA1_HEX];
+    bool busy = true;
     int r = 0;
-    if (remote_src) {
-        /* every committed file below src that is still visible */
-        struct hub_entries all = {0};
-        r = hub_list_tree(ms->hub, &ms->src, commit, src, true, &all);
-        for (size_t i = 0; i < all.n && r == 0; i++) {
-            const struct hub_entry *x = &all.v[i];
-            if (x->is_dir || pending_stat(hw->pending, x->path, NULL) != PENDING_UNKNOWN ||
-                pending_under_deleted_folder(hw->pending, x->path))
-                continue;
-            char *np = rebase_path(x->path, src, dst);
-            if (!np) {
-                r = -ENOMEM;
-                break;
-            }
-            r = move_remote_file(hw, x->path, x, commit, np);
-            free(np);
-        }
-        hub_entries_free(&all);
-        if (r < 0)
-            return r;
-    }
+    /* committed files: listed before anything changes, so that a Hub error
+     * fails the rename with nothing done */
+    if (remote_src)
+        r = list_below(hw, src, at, &busy, &all);
+    else
+        memcpy(at, commit, sizeof(at));
+    /* then the pending files move (a copy when an attempt holds one), and
+     * only then is the listing sorted out: the pending content that moved
+     * is seen at dst, also if its attempt has landed meanwhile */
     size_t moved = 0;
-    r = pending_rename(hw->pending, src, dst, &moved);
+    if (r == 0)
+        r = pending_rename(hw->pending, src, dst, &moved);
+    if (r == 0)
+        r = keep_to_move(hw, src, dst, &all);
+    /* A listing at a commit that moved before the checks ended may be
+     * older than an attempt of ours that landed meanwhile (see
+     * commit_moved): a file changed or deleted here then looks untouched
+     * in it (its old bytes would come back at dst), and a src local when
+     * resolved may have committed files now.  So list again until the
+     * mount's commit stays put during a listing and its checks, or no
+     * attempt of ours was running when it began (none starts while the
+     * rename holds the worker; another client's commit takes no row out).
+     * Each round needs a new commit and the running attempt ends: the loop
+     * ends. */
+    while (r == 0 && busy && commit_moved(ms, at)) {
+        hm_debug("rename: the commit moved since %s was listed at %.12s: listing again", src,
+                 at);
+        hub_entries_free(&all);
+        r = list_below(hw, src, at, &busy, &all);
+        if (r == 0)
+            r = keep_to_move(hw, src, dst, &all);
+    }
+    for (size_t i = 0; i < all.n && r == 0; i++) {
+        const struct hub_entry *x = &all.v[i];
+        char *np = rebase_path(x->path, src, dst);
+        if (!np) {
+            r = -ENOMEM;
+            break;
+        }
+        r = move_remote_file(hw, x->path, x, at, np);
+        free(np);
+    }
+    hub_entries_free(&all);
     if (r < 0)
         return r;
     pthread_mutex_lock(&hw->mu);
@@ -415,7 +548,7 @@ static int rename_dir(struct hm_write *hw, const char *src, const char *dst, boo
     pthread_mutex_unlock(&hw->mu);
     /* a deletedFolder when the Hub has src, or an attempt in flight is
      * putting files there */
-    r = pending_delete(hw->pending, src, true, remote_src);
+    r = delete_src(hw, src, true, remote_src, commit);
     if (r == 0) {
         (void)overlay_rename(ms->meta, ms->repo_key, ms->revision, src, dst);
         /* keep dst a directory of the view even if src had no files */
@@ -465,6 +598,9 @@ void hw_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
         held = true;
     }
     {
+        /* the commit src is resolved at, read before resolving (see commit_moved) */
+        char commit[HUB_SHA1_HEX];
+        ms_commit_get(ms, commit, NULL);
         meta_entry_clear(&se);
         r = hw_resolve(hw, src, &skind, &sremote, &se);
         if (r == 0 && skind == 0)
@@ -489,8 +625,6 @@ void hw_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
         }
         if (r < 0)
             goto out;
-        char commit[HUB_SHA1_HEX];
-        ms_commit_get(ms, commit, NULL);
         r = skind == 1 ? rename_file(hw, src, dst, sremote, &se, commit)
                        : rename_dir(hw, src, dst, sremote, commit);
     }
