@@ -264,14 +264,20 @@ static void test_metadata(struct hub_client *hc, const struct hub_source *src)
     char want[65];
     sha256_hex(lfs_content, LFS_SEED_SIZE, want);
     CHECK_STR(big_sha, want);
+    /* each expected path is in the answer (a missing one must fail, not skip its checks) */
+    const struct hub_entry *e_big = NULL, *e_dir = NULL, *e_a = NULL;
     for (size_t i = 0; i < l.n; i++) {
         if (strcmp(l.v[i].path, "big.bin") == 0)
-            CHECK_STR(l.v[i].sha256, want);
-        if (strcmp(l.v[i].path, "dir") == 0)
-            CHECK(l.v[i].is_dir);
-        if (strcmp(l.v[i].path, "dir/a.txt") == 0)
-            CHECK(l.v[i].size == 1 && !l.v[i].is_lfs && strlen(l.v[i].oid) == 40);
+            e_big = &l.v[i];
+        else if (strcmp(l.v[i].path, "dir") == 0)
+            e_dir = &l.v[i];
+        else if (strcmp(l.v[i].path, "dir/a.txt") == 0)
+            e_a = &l.v[i];
     }
+    CHECK(e_big != NULL && e_dir != NULL && e_a != NULL);
+    CHECK_STR(e_big ? e_big->sha256 : NULL, want);
+    CHECK(e_dir != NULL && e_dir->is_dir);
+    CHECK(e_a != NULL && e_a->size == 1 && !e_a->is_lfs && strlen(e_a->oid) == 40);
     json_decref(st);
     hub_entries_free(&l);
     ctl_void("DELETE", "/__emulator/faults", NULL);

@@ -198,10 +198,14 @@ int main(void)
     CHECK(meta_entry_get(db, REPO, C2, "deep/x/y.txt", &e) == -ENOENT);
     CHECK(meta_entry_get(db, REPO, C1, "weights/zzz", &e) == -ENOENT);
 
-    /* the -wal and -shm files are private too */
+    /* the -wal and -shm files are private too: after a write both exist (the
+     * connection is open in WAL mode) and carry the database file's 0600 */
+    CHECK(meta_revision_put(db, REPO, "wal-probe", C1, 1, 1) == 0);
     char wal[600];
     snprintf(wal, sizeof(wal), "%s-wal", dbpath);
-    CHECK(stat(wal, &st) != 0 || (st.st_mode & 0777) == 0600);
+    CHECK(stat(wal, &st) == 0 && (st.st_mode & 0777) == 0600);
+    snprintf(wal, sizeof(wal), "%s-shm", dbpath);
+    CHECK(stat(wal, &st) == 0 && (st.st_mode & 0777) == 0600);
 
     /* a bigger listing: 5000 entries in one directory */
     struct hub_entries big = {0};

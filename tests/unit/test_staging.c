@@ -102,10 +102,12 @@ int main(void)
     CHECK_STR(sha256, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
     CHECK_STR(sha1, "b6fc4c620b67d95f953a5c1c1230aaab5db5a1b0");
 
-    /* the LFS pointer oid is the git oid of the pointer text */
+    /* the LFS pointer oid is the git oid of the pointer text; the expected value is
+     * `git hash-object --stdin` of "version https://git-lfs.github.com/spec/v1\n
+     * oid sha256:2cf24d...9824\nsize 5\n" */
     char ptr_oid[HUB_SHA1_HEX];
     CHECK(staging_lfs_pointer_oid(sha256, 5, ptr_oid) == 0);
-    CHECK(strlen(ptr_oid) == 40);
+    CHECK_STR(ptr_oid, "d1ca116d6733584c13cb8bb50b21d5b5b81ee28f");
 
     /* clone copies the content into a new, independent staging file */
     char p3[PATH_MAX];
