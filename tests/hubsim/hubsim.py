@@ -250,6 +250,7 @@ class Handler(BaseHTTPRequestHandler):
         self.sent_status = 0
         self.sent_bytes = 0
         self.fault = None
+        self.latency_applied_ms = 0
         self.extra_headers = {}
         self.principal = None
         control = self.origin == "hub" and self.rpath.startswith("/__emulator/")
@@ -290,7 +291,7 @@ class Handler(BaseHTTPRequestHandler):
                     "query": self.qs, "status": self.sent_status, "bytes": self.sent_bytes,
                     "range": self.headers.get("Range"), "req_bytes": self.req_bytes,
                     "auth": self.headers.get("Authorization") is not None,
-                    "token_user": token_user,
+                    "token_user": token_user, "latency_ms": self.latency_applied_ms,
                 })
 
     def drain_body(self):
@@ -469,6 +470,7 @@ class Handler(BaseHTTPRequestHandler):
         f = self.fault
         if f.latency_ms:
             time.sleep(f.latency_ms / 1000.0)
+            self.latency_applied_ms = f.latency_ms  # in the log entry: tests see it was held
         if f.action == "latency":
             self.fault = None
             return False
