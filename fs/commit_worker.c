@@ -221,6 +221,111 @@ static void make_summary(struct commit_worker *w, size_t n_sent, char *out, size
         snprintf(out, cap, "hubmount: update %zu file%s", n_sent, n_sent == 1 ? "" : "s");
 }
 
+/* One committed file's staged bytes moving into the block cache. */
+struct import_job {
+    struct commit_worker *w;
+    const char *path, *stg;
+    const char *key; /* cache key, or NULL: not kept */
+};
+
+static void import_one(const struct import_job *j)
+{
+    if (j->key) {
+        int ir = blocks_import_file(j->w->cfg.blocks, j->key, j->stg);
+        if (ir < 0 && ir != -ENOENT)
+            hm_debug("commit: %s not kept in the cache: %s", j->path, strerror(-ir));
+    }
+    (void)staging_remove(j->w->cfg.staging, j->stg);
+}
+
+struct import_half {
+    const struct import_job *v;
+    size_t n;
+};
+
+static void *import_thread(void *arg)
+{
+    const struct import_half *h = arg;
+    for (size_t i = 0; i < h->n; i++)
+        import_one(&h->v[i]);
+    return NULL;
+}
+
+/* Each import creates the cache's map file, and creating files is what
+ * costs (an inode allocation; on ext4 without a journal after mass deletes,
+ * up to a millisecond): a commit of many small files imports them on two
+ * threads, before `hubmount sync` returns. */
+#define IMPORT_SPLIT_MIN 64
+
+static int job_key_cmp(const void *pa, const void *pb)
+{
+    const struct import_job *a = *(const struct import_job *const *)pa;
+    const struct import_job *b = *(const struct import_job *const *)pb;
+    return strcmp(a->key, b->key);
+}
+
+/* Files of identical content share one cache key: the cache needs one of
+ * them, and importing a key twice would only replace the first object by
+ * the second (a map file more each) — on two threads, the two imports of
+ * one key would also race in the cache.  The others' staged files are just
+ * removed. */
+static int import_drop_duplicates(struct import_job *jobs, size_t n)
+{
+    struct import_job **by_key = calloc(n ? n : 1, sizeof(*by_key));
+    size_t nk = 0;
+    if (!by_key)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        if (jobs[i].key)
+            by_key[nk++] = &jobs[i];
+    qsort(by_key, nk, sizeof(*by_key), job_key_cmp);
+    for (size_t i = 1; i < nk; i++)
+        if (strcmp(by_key[i - 1]->key, by_key[i]->key) == 0)
+            by_key[i - 1]->key = NULL; /* the last of a run keeps it */
+    free(by_key);
+    return 0;
+}
+
+static void import_all(struct import_job *jobs, size_t n)
+{
+    if (n == 0)
+        return;
+    /* without the duplicates dropped, one thread does it all (one key twice
+     * is then imported twice, one after the other, as before) */
+    bool may_split = import_drop_duplicates(jobs, n) == 0;
+    struct import_half other = {.v = jobs + n / 2, .n = n - n / 2};
+    pthread_t th;
+    bool split = may_split && n >= IMPORT_SPLIT_MIN &&
+                 pthread_create(&th, NULL, import_thread, &other) == 0;
+    size_t mine = split ? n / 2 : n;
+    for (size_t i = 0; i < mine; i++)
+        import_one(&jobs[i]);
+    if (split)
+        pthread_join(th, NULL);
+}
+
+/* Tells the fs layer which paths are plain entries of `commit` now: the
+ * directories the commit touched that exist there (dirs), or the files it
+ * added (after their bytes are in the cache). */
+static void settle(struct commit_worker *w, const char *commit, const struct hub_entries *fresh,
+                   const struct attempt_op *a, size_t n, bool dirs)
+{
+    if (!w->cfg.hooks.settled)
+        return;
+    struct hub_entries out = {0};
+    for (size_t i = 0; i < fresh->n; i++) {
+        const struct hub_entry *e = &fresh->v[i];
+        bool want = dirs && e->is_dir;
+        for (size_t k = 0; !dirs && !e->is_dir && !want && k < n; k++)
+            want = a[k].op.kind == HUB_OP_ADD && strcmp(a[k].op.path, e->path) == 0;
+        if (want && hub_entries_push(&out, e) < 0)
+            break;
+    }
+    if (out.n || !dirs)
+        w->cfg.hooks.settled(w->cfg.hooks.ctx, commit, &out);
+    hub_entries_free(&out);
+}
+
 /* Everything after the Hub holds our operations at `commit`. */
 static void after_commit(struct commit_worker *w, const char *old_head, const char *parent,
                          const char *commit, bool committed, struct attempt_op *a, size_t n,
@@ -281,6 +386,12 @@ static void after_commit(struct commit_worker *w, const char *old_head, const ch
         }
     }
 
+    /* Directories made here are local nodes that list only local rows:
+     * once these rows leave the pending index below, such a node would list
+     * nothing of what the commit put in it.  The mount shows the commit now,
+     * so they become remote nodes first (and list it from the commit). */
+    settle(w, commit, &fresh, a, n, true);
+
     int r = pending_batch_end(w->cfg.pending, ids, n_ids, 0, commit);
     /* DONE rows only tell which commit carried what: keep an hour of them */
     if (r == 0 && w->cfg.db)
@@ -292,33 +403,26 @@ static void after_commit(struct commit_worker *w, const char *old_head, const ch
 
     /* Staged bytes become cache content (no re-download); the file is
      * moved, so open handles keep reading it through their descriptors. */
+    struct import_job *jobs = calloc(n ? n : 1, sizeof(*jobs));
+    size_t n_jobs = 0;
     for (size_t i = 0; i < n; i++) {
         const char *stg = a[i].op.local_file;
         if (a[i].op.kind != HUB_OP_ADD || !stg)
             continue;
         const struct hub_entry *he = entries_find(&fresh, a[i].op.path);
-        if (w->cfg.blocks && he && !he->is_dir) {
-            const char *key = he->is_lfs && he->sha256[0] ? he->sha256 : he->oid;
-            int ir = blocks_import_file(w->cfg.blocks, key, stg);
-            if (ir < 0 && ir != -ENOENT)
-                hm_debug("commit: %s not kept in the cache: %s", a[i].op.path, strerror(-ir));
-        }
-        (void)staging_remove(w->cfg.staging, stg);
+        const char *key = NULL;
+        if (w->cfg.blocks && he && !he->is_dir)
+            key = he->is_lfs && he->sha256[0] ? he->sha256 : he->oid;
+        struct import_job one = {.w = w, .path = a[i].op.path, .stg = stg, .key = key};
+        if (jobs)
+            jobs[n_jobs++] = one;
+        else
+            import_one(&one);
     }
+    import_all(jobs, n_jobs);
+    free(jobs);
 
-    if (w->cfg.hooks.settled) {
-        struct hub_entries adds = {0};
-        for (size_t i = 0; i < fresh.n; i++)
-            if (!fresh.v[i].is_dir)
-                for (size_t k = 0; k < n; k++)
-                    if (a[k].op.kind == HUB_OP_ADD && strcmp(a[k].op.path, fresh.v[i].path) == 0) {
-                        if (hub_entries_push(&adds, &fresh.v[i]) < 0)
-                            break;
-                        break;
-                    }
-        w->cfg.hooks.settled(w->cfg.hooks.ctx, commit, &adds);
-        hub_entries_free(&adds);
-    }
+    settle(w, commit, &fresh, a, n, false);
 
     pthread_mutex_lock(&w->mu);
     if (committed) {

@@ -61,8 +61,12 @@ struct commit_worker_hooks {
      * the hook must not block on the kernel (see ops_write.c). */
     void (*publish)(void *ctx, const char *old_commit, const char *parent, const char *new_commit,
                     int64_t date);
-    /* The committed paths left the pending index; `entries` are their
-     * entries in new_commit (adds only; may miss some if paths-info failed). */
+    /* Paths that are plain entries of new_commit now (either list may miss
+     * some if paths-info failed).  Called twice: first with the directories
+     * the commit touched that exist in it, right after publish (the mount
+     * shows new_commit, their rows are still pending); then, when the
+     * committed paths left the pending index and their bytes are in the
+     * block cache, with the files it added. */
     void (*settled)(void *ctx, const char *new_commit, const struct hub_entries *entries);
     /* Directories worth carrying over to the new commit's cache when our
      * commit did not touch them (the fs layer's visited directories).

@@ -163,7 +163,7 @@ def test_rsync_many_small_and_two_large(hub, repo_name, base_repo, mount, tmp_pa
 
 TRAIN = r"""
 import os, shutil, sys
-root = sys.argv[1]
+root, first = sys.argv[1], int(sys.argv[2])
 try:
     import torch
     def save(obj, path): torch.save(obj, path)
@@ -175,7 +175,7 @@ except Exception:
     def make(i): return {"w": np.full((64, 64), float(i))}
 os.makedirs(os.path.join(root, "ckpt"), exist_ok=True)
 keep = 2
-for step in range(100, 600, 100):
+for step in range(first, first + 500, 100):
     tmp = os.path.join(root, "ckpt", "tmp-checkpoint-%d" % step)
     os.makedirs(tmp)
     save(make(step), os.path.join(tmp, "model.pt"))
@@ -189,24 +189,57 @@ print("ok")
 """
 
 
-@pytest.mark.timeout(300)
+def hubmount_sync(m):
+    """`hubmount sync`: returns when everything pending is committed."""
+    r = subprocess.run([HUBMOUNT, "sync", m.path], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def hub_checkpoints(hub, repo):
+    return sorted({p.split("/")[1] for p in files(hub, repo) if p.startswith("ckpt/")})
+
+
+@pytest.mark.timeout(400)
 def test_training_loop_keeps_last_checkpoints(hub, repo_name, base_repo, mount):
+    # 1 s quiet period, 3 s window: commits land during the loop or at any moment after it,
+    # depending on how fast the loop runs; nothing below may depend on when.
     m = mount(repo_name, opts=["commit_delay=1", "commit_window=3", "poll=0"])
-    r = subprocess.run([PY, "-c", TRAIN, m.path], capture_output=True, text=True, timeout=200)
+    r = subprocess.run([PY, "-c", TRAIN, m.path, "100"], capture_output=True, text=True,
+                       timeout=150)
     assert r.returncode == 0, r.stderr
-    assert sorted(os.listdir(m.p("ckpt"))) == ["checkpoint-400", "checkpoint-500"]
-    wait_commit(hub, repo_name, base_repo)
-    assert wait_until(lambda: sorted({p.split("/")[1] for p in files(hub, repo_name)
-                                      if p.startswith("ckpt/")}) ==
-                      ["checkpoint-400", "checkpoint-500"], timeout=30)
-    st = files(hub, repo_name)
-    assert not any("tmp-checkpoint" in p for p in st)
-    n = len(commits_after(hub, repo_name, base_repo))
-    assert 1 <= n <= 6
+    last = ["checkpoint-400", "checkpoint-500"]
+    assert sorted(os.listdir(m.p("ckpt"))) == last
+    hubmount_sync(m)
+    # After the commit the kernel still holds the node of ckpt/, made here: it lists the
+    # commit's content (it was empty until the kernel looked the name up again).
+    assert sorted(os.listdir(m.p("ckpt"))) == last
+    assert sorted(os.listdir(m.p("ckpt/checkpoint-500"))) == ["model.pt", "trainer_state.json"]
+    assert hub_checkpoints(hub, repo_name) == last
+    assert not any("tmp-checkpoint" in p for p in files(hub, repo_name))
+    assert len(commits_after(hub, repo_name, base_repo)) >= 1
+    assert m.unmount() == 0
+
+    # Batching, however fast the loop runs: with no quiet period or window ending within
+    # this test, five more checkpoints (renamed directories, rmtree of committed ones)
+    # reach the Hub as ONE commit, at `hubmount sync`.
+    before = head(hub, repo_name)
+    m2 = mount(repo_name, opts=["commit_delay=3600", "commit_window=3600", "poll=0"])
+    r = subprocess.run([PY, "-c", TRAIN, m2.path, "600"], capture_output=True, text=True,
+                       timeout=150)
+    assert r.returncode == 0, r.stderr
+    last = ["checkpoint-900", "checkpoint-1000"]
+    assert sorted(os.listdir(m2.p("ckpt"))) == sorted(last)
+    assert commits_after(hub, repo_name, before) == []
+    hubmount_sync(m2)
+    assert len(commits_after(hub, repo_name, before)) == 1
+    assert sorted(os.listdir(m2.p("ckpt"))) == sorted(last)
+    assert hub_checkpoints(hub, repo_name) == sorted(last)
+    assert not any("tmp-checkpoint" in p for p in files(hub, repo_name))
+
     # a fresh mount reads the checkpoints back
-    m2 = mount(repo_name, opts=["poll=0"])
-    data = read(m2.p("ckpt/checkpoint-500/trainer_state.json"))
-    assert data == b'{"step": 500}\n'
+    m3 = mount(repo_name, opts=["poll=0"])
+    data = read(m3.p("ckpt/checkpoint-1000/trainer_state.json"))
+    assert data == b'{"step": 1000}\n'
     check = r"""
 import sys
 try:
@@ -216,10 +249,10 @@ except ImportError:
     import numpy as np
     print(float(np.load(sys.argv[1])[0][0]))
 """
-    r = subprocess.run([PY, "-c", check, m2.p("ckpt/checkpoint-500/model.pt")],
+    r = subprocess.run([PY, "-c", check, m3.p("ckpt/checkpoint-1000/model.pt")],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "500.0"
+    assert r.stdout.strip() == "1000.0"
 
 
 # ---------------------------------------------------------------- in-place changes

@@ -1,10 +1,12 @@
 /* test_commit_worker.c — the commit pipeline against an in-memory Hub
  * (fake_hub.c): batching, debounce vs window, 412 rebase, failures kept
  * and retried, restart resume without double commits, LFS reuse on
- * rename, local renames, folder delete + re-create, derived listings. */
+ * rename, local renames, folder delete + re-create, derived listings,
+ * staged bytes of a large commit moved into the block cache. */
 #include "../../fs/commit_worker.h"
 #include "../../fs/pending.h"
 #include "../../fs/staging.h"
+#include "blocks.h"
 #include "fake_hub.h"
 #include "journal.h"
 #include "log.h"
@@ -29,6 +31,7 @@ static struct staging *stg;
 static struct pending *pend;
 static struct fake_hub fh;
 static struct hub_ops ops;
+static struct blocks *cache; /* given to workers started while set */
 
 static int64_t now_ms(void)
 {
@@ -98,6 +101,7 @@ static struct commit_worker *start(unsigned delay, unsigned window)
         .db = db,
         .staging = stg,
         .pending = pend,
+        .blocks = cache,
         .head = fake_hub_head(&fh),
         .delay_ms = delay,
         .window_ms = window,
@@ -476,6 +480,61 @@ static void test_derived_listings(void)
     CHECK(commit_worker_stop(w, 2000) == 0);
 }
 
+/* A commit of 64 files or more imports their staged bytes on two threads:
+ * every file's bytes are in the cache under its oid afterwards, files of
+ * identical content are stored once, and no staging file is left. */
+static void test_import_many(void)
+{
+    enum { N = 150, DISTINCT = 100 };
+    char dir[PATH_MAX + 16];
+    snprintf(dir, sizeof(dir), "%s/blocks", root);
+    CHECK(blocks_open(dir, 64u << 20, &cache) == 0);
+    char(*oid)[HUB_SHA1_HEX] = calloc(N, sizeof(*oid));
+    char(*spath)[PATH_MAX] = calloc(N, sizeof(*spath));
+    CHECK(cache && oid && spath);
+    if (!cache || !oid || !spath)
+        goto out;
+    uint64_t distinct_bytes = 0;
+    bool staged = true;
+    for (int i = 0; i < N; i++) {
+        char path[64], body[64];
+        snprintf(path, sizeof(path), "many/f%03d.txt", i);
+        snprintf(body, sizeof(body), "imported content %d\n", i % DISTINCT);
+        staged &= stage(path, body, spath[i]) == 0 &&
+                  staging_hash_file(spath[i], NULL, oid[i], NULL) == 0;
+        if (i < DISTINCT)
+            distinct_bytes += strlen(body);
+    }
+    CHECK(staged);
+    struct commit_worker *w = start(60000, 600000);
+    CHECK(w != NULL);
+    if (!w)
+        goto out;
+    int before = fake_hub_our_commits(&fh);
+    CHECK(commit_worker_flush(w, 10000) == 0);
+    CHECK(fake_hub_our_commits(&fh) == before + 1);
+    const struct fake_commit_rec *c = last_commit();
+    CHECK(c && c->n_ops == N);
+    bool all_in_cache = true, none_staged = true;
+    for (int i = 0; i < N; i++) {
+        char want[64], got[64];
+        snprintf(want, sizeof(want), "imported content %d\n", i % DISTINCT);
+        size_t len = strlen(want);
+        all_in_cache &= blocks_get(cache, oid[i], len, 0, got, len) == (ssize_t)len &&
+                        memcmp(got, want, len) == 0;
+        none_staged &= !exists(spath[i]);
+    }
+    CHECK(all_in_cache);
+    CHECK(none_staged);
+    CHECK(blocks_bytes_used(cache) == distinct_bytes); /* each content once */
+    CHECK(commit_worker_stop(w, 2000) == 0);
+out:
+    free(oid);
+    free(spath);
+    blocks_close(cache);
+    cache = NULL;
+}
+
 static void test_drain_on_stop(void)
 {
     struct commit_worker *w = start(60000, 600000);
@@ -510,6 +569,7 @@ int main(void)
     test_local_rename_and_folders();
     test_rename_during_attempt();
     test_derived_listings();
+    test_import_many();
     test_drain_on_stop();
 
     pending_free(pend);
