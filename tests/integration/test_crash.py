@@ -9,7 +9,6 @@ and before its answer (held on the commit route).  kill -9 after close with noth
 test_write.py::test_kill_9_after_close_commits_exactly_once_on_restart; it is also part of each
 case here (the closed files)."""
 import os
-import time
 
 import pytest
 
@@ -79,7 +78,11 @@ def test_kill_9_at_each_stage(hub, repo_name, mount, tmp_path, stage, chunked):
         except OSError:
             pass  # the mount is gone
     if rule is not None:
-        time.sleep(rule["latency_ms"] / 1000 + 0.5)  # the held request ends without its client
+        # the held request ends without its client; the emulator logs a request when it
+        # has ended, with the latency the rule applied (the marker)
+        assert wait_until(lambda: [e for e in hub.log()
+                                   if e.get("latency_ms") == rule["latency_ms"]], timeout=30), \
+            "the held %s request did not end" % stage
     before = len(commits_after(hub, repo_name, base))
     # the held commit request was complete: the Hub applied it though nobody got the answer
     assert before == (1 if stage == "commit_sent" else 0)
@@ -110,12 +113,24 @@ def test_kill_9_at_each_stage(hub, repo_name, mount, tmp_path, stage, chunked):
     assert hub.download(repo_name, "inplace.txt") == b"committed version\n"
     assert st["old.bin"]["sha256"] == sha256(seeded_bytes(70, 2 * MiB))
     assert st["keep.txt"]["size"] == 5
-    # a third start has nothing left to do
+    # a third start has nothing left to do: after `hubmount sync` (returns when everything
+    # pending, replayed journal included, is committed) the head has not moved
     assert m2.unmount() == 0
     top = head(hub, repo_name)
+    hub.clear_log()
     m3 = mount(repo_name, opts=QUICK, cache_dir=cache)
     assert read(m3.p("big.bin")) == closed["big.bin"]
-    assert not wait_until(lambda: head(hub, repo_name) != top, timeout=3)
+    _sync(m3)
+    assert head(hub, repo_name) == top
+    assert b"pending: 0 operation" in _status(m3)
+    assert not [e for e in hub.log() if e["method"] == "POST" and "/commit/" in e["path"]]
+
+
+def _sync(m):
+    import subprocess
+    from conftest import HUBMOUNT
+    r = subprocess.run([HUBMOUNT, "sync", m.path], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
 
 
 def _status(m):
