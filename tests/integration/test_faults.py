@@ -17,7 +17,7 @@ import pytest
 from conftest import CONFIG, HUBMOUNT, SANITIZED, TOKENS, Client, Emulator, seeded_bytes, \
     wait_until
 from relhelp import MiB, Watchdog, commits_after, head, hub_matches, hub_mismatches, \
-    make_tree, read, sha256, vm_hwm_kib, wait_hub, write
+    make_tree, read, rule_consumed, sha256, vm_hwm_kib, wait_hub, write
 
 FAST = ["commit_delay=1", "commit_window=10", "poll=0"]
 
@@ -188,19 +188,23 @@ def test_fsync_during_faults_does_not_fail(hub, repo_name, mount):
 @pytest.mark.timeout(240)
 def test_emulator_restart_mid_copy(hub, emu, repo_name, mount, tmp_path):
     want = seed_readable(hub, repo_name)
+    base = head(hub, repo_name)
     src = source_tree(3, 30, [int(1.5 * MiB)])
     make_tree(str(tmp_path / "src"), src)
     m = mount(repo_name, opts=FAST, allow=FAULT_ALLOW)
     url = emu.url
-    # a slow commit: the restart lands while it is in flight
+    # a slow commit: the restart lands while it is in flight (held by the emulator: the
+    # latency runs before the commit is applied; latency_ms is the rule's marker)
+    # (4 s: far longer than the emulator takes to stop, so the held commit dies with it)
     hub.add_faults({"method": "POST", "path": "/commit/", "action": "latency",
-                    "latency_ms": 1500, "count": 1})
+                    "latency_ms": 4001, "count": 1})
     errors = []
     rd = threading.Thread(target=reader, args=(m.path, want, errors, 2))
     rd.start()
     cp = subprocess.Popen(["cp", "-r", str(tmp_path / "src"), m.p("src")],
                           stderr=subprocess.PIPE, text=True)
-    time.sleep(1.0)
+    assert wait_until(lambda: rule_consumed(hub, 4001), timeout=60), \
+        "no commit reached the emulator"
     emu.stop()
     time.sleep(2.0)  # requests meanwhile are refused: retried with backoff
     emu.start()
@@ -213,9 +217,30 @@ def test_emulator_restart_mid_copy(hub, emu, repo_name, mount, tmp_path):
     assert wait_hub(hub2, repo_name, src, timeout=120, prefix="src/"), \
         hub_mismatches(hub2, repo_name, src, "src/")[:5]
     assert hub_matches(hub2, repo_name, want)
-    # exactly once: each source file was added by one commit only
     r = subprocess.run([HUBMOUNT, "sync", m.path], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
+    # exactly once, through the emulator's tree at each commit since `base`: no commit leaves
+    # the tree unchanged, and each source file is added (changed) by one commit only
+    commits = list(reversed(commits_after(hub2, repo_name, base)))
+    assert commits
+    prev = hub2.state(repo_name, rev=base)["files"]
+    changed_by = {}
+    for sha in commits:
+        tree = hub2.state(repo_name, rev=sha)["files"]
+        assert tree != prev, "commit %s changes nothing" % sha
+        for p, e in tree.items():
+            if prev.get(p) != e:
+                changed_by.setdefault(p, []).append(sha)
+        assert set(prev) <= set(tree), "commit %s deleted %s" % (sha, set(prev) - set(tree))
+        prev = tree
+    twice = {p: c for p, c in changed_by.items() if len(c) != 1}
+    assert twice == {}, twice
+    assert set(changed_by) == {"src/" + p for p in src}
+    # the daemon saw the held commit cut off and dealt with it: found it on the Hub, or
+    # sent it again (once: the trees above)
+    log = m.stderr()
+    assert "commit answer lost" in log, log[-3000:]
+    assert "already on the Hub" in log or "sending again" in log, log[-3000:]
 
 
 # ---------------------------------------------------------------- another client moves the branch
@@ -265,7 +290,9 @@ def test_branch_deleted_and_recreated(hub, emu, repo_name, mount):
     # committing now fails (the branch is gone): the change stays pending, reads go on
     r = subprocess.run([HUBMOUNT, "sync", m.path], capture_output=True, text=True, timeout=60)
     assert r.returncode == 1
-    time.sleep(2.5)  # two polls of the missing branch
+    # two polls of the missing branch (the poller's warning for each), then reads go on
+    assert wait_until(lambda: m.stderr().count("cannot probe %s@dev" % repo_name) >= 2,
+                      timeout=30), m.stderr()[-3000:]
     assert read(m.p("pending.txt")) == b"kept"
     assert read(m.p("dev.txt")) == b"dev"  # the last commit shown stays
     other.json("POST", "/api/models/%s/branch/dev" % repo_name, {"startingPoint": "main"})
