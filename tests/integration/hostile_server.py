@@ -127,19 +127,27 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def endless(self, chunk, first=b""):
-        """A body without length that never ends (until the client hangs up or 60 s)."""
+        """A body without length that never ends (until the client hangs up or 60 s).
+        How it ended goes in server.endless_outcomes as (path, "hangup" | "deadline",
+        body bytes written): a test tells "the client stopped reading" from "the client
+        read until the server gave up" without a clock."""
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Connection", "close")
         self.end_headers()
         self.close_connection = True
         deadline = time.monotonic() + 60
+        sent, how = 0, "deadline"
         try:
             self.wfile.write(first)
+            sent += len(first)
             while time.monotonic() < deadline:
                 self.wfile.write(chunk)
+                sent += len(chunk)
         except OSError:
-            pass
+            how = "hangup"
+        with self.server.outcomes_lock:
+            self.server.endless_outcomes.append((self.path, how, sent))
 
     def ranged(self, data, headers=None):
         h = dict(headers or {})
@@ -226,6 +234,11 @@ class Handler(BaseHTTPRequestHandler):
 class QuietServer(ThreadingHTTPServer):
     daemon_threads = True
 
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.outcomes_lock = threading.Lock()
+        self.endless_outcomes = []  # see Handler.endless
+
     def handle_error(self, request, client_address):
         pass  # clients hanging up on endless bodies are expected
 
@@ -241,6 +254,11 @@ class HostileServer:
                          daemon=True).start()
         self.url = "http://127.0.0.1:%d" % self.httpd.server_address[1]
         return self
+
+    def endless_outcomes(self, path_part=""):
+        """(path, "hangup" | "deadline", bytes) of each endless body that has ended."""
+        with self.httpd.outcomes_lock:
+            return [o for o in self.httpd.endless_outcomes if path_part in o[0]]
 
     def stop(self):
         if self.httpd:
