@@ -6,9 +6,13 @@ Shared by the read and write suites.  What they give:
   hub            control client (no token): seed(), log(), clear_log(), add_faults(), state()
   repo_name      a fresh repo id per test: "acme/t<N>-<testname>"
   mount          factory: mount(source, token=..., opts=[...], cache_dir=..., allow=[regex])
-                 -> Mount(path, proc, cache_dir, ...); unmounted at teardown, and the daemon
-                 must then exit 0 (when the test passed) and have printed no unexpected
-                 "error:" line.
+                 -> Mount(path, proc, cache_dir, ...); unmounted at teardown, and every
+                 daemon, alive or already gone, must then have exited 0 (when the test
+                 passed) and have printed no unexpected "error:" line.  A daemon the test
+                 killed with SIGKILL (os.kill / Popen.kill / relhelp.kill9 on its pid: the
+                 fixture sees every signal sent through os.kill) may have exited
+                 -SIGKILL; any other exit the test means must be declared with
+                 m.expect_exit(code).
   run_hubmount   run the binary to completion (start-up errors, --help): CompletedProcess
 
 Tokens (CONFIG): alice is admin of org acme; bob is in no org.
@@ -128,6 +132,19 @@ class Mount:
         self.stderr_path = stderr_path
         self.allow = [re.compile(a) for a in allow]
         self.unmounted = False
+        self.expected_exit = {0}  # exit statuses teardown accepts (see expect_exit)
+        self.signals = []         # signals the test sent to the daemon through os.kill
+
+    def expect_exit(self, *codes):
+        """Declare the daemon's exit status(es) this test means to cause (e.g. 1, or
+        -signal.SIGKILL); teardown accepts them instead of only 0."""
+        self.expected_exit = set(codes)
+
+    def accepted_exits(self):
+        ok = set(self.expected_exit)
+        if signal.SIGKILL in self.signals:
+            ok.add(-signal.SIGKILL)  # killed on purpose; a crash is never SIGKILL
+        return ok
 
     def p(self, *parts):
         return os.path.join(self.path, *parts)
@@ -169,11 +186,21 @@ def wait_mounted(path, proc, timeout=15):
 
 
 @pytest.fixture
-def mount(emu, tmp_path, tmp_home, request):
+def mount(emu, tmp_path, tmp_home, request, monkeypatch):
     """Factory: mount(source, token=TOKENS["write"], opts=(), cache_dir=None, allow=(),
     debug=False, env={extra variables})."""
     mounts = []
     n = [0]
+    real_kill = os.kill
+
+    def kill(pid, sig):
+        # Remember what the test sent to which daemon: a SIGKILL it sent explains
+        # an exit status of -9 at teardown, nothing else does.
+        for mm in mounts:
+            if mm.proc.pid == pid and mm.proc.returncode is None:
+                mm.signals.append(sig)
+        return real_kill(pid, sig)
+    monkeypatch.setattr(os, "kill", kill)
 
     def make(source, token=TOKENS["write"], opts=(), cache_dir=None, allow=(), debug=False,
              env=None):
@@ -203,10 +230,10 @@ def mount(emu, tmp_path, tmp_home, request):
     passed = getattr(request.node, "hm_call", "failed") == "passed"
     problems = []
     for m in mounts:
-        was_alive = m.proc.poll() is None
-        rc = m.unmount()
-        if passed and was_alive and rc != 0:
-            problems.append("daemon for %s exited %r:\n%s" % (m.path, rc, m.stderr()))
+        rc = m.unmount()  # the exit status also of a daemon that is already gone
+        if passed and rc not in m.accepted_exits():
+            problems.append("daemon for %s exited %r (accepted: %s):\n%s"
+                            % (m.path, rc, sorted(m.accepted_exits()), m.stderr()))
         bad = m.bad_lines()
         if passed and bad:
             problems.append("unexpected daemon errors for %s:\n%s" % (m.path, "\n".join(bad)))
