@@ -223,17 +223,20 @@ def make_revisions(hub, emu, repo):
 @pytest.mark.timeout(120)
 def test_revisions_tag_sha_short_sha_pr_branch(hub, emu, repo_name, mount):
     c1 = make_revisions(hub, emu, repo_name)
-    cases = [("@v1", b"one\n"), ("@" + c1, b"one\n"), ("@" + c1[:7], b"one\n"),
-             ("@" + c1[:5], b"one\n"), ("@refs/pr/1", b"pr\n"), ("", b"two\n"), ("@main", b"two\n")]
-    for suffix, want in cases:
+    main_head = hub.state(repo_name)["head"]
+    pr_head = hub.state(repo_name, rev="refs/pr/1")["head"]
+    assert len({c1, main_head, pr_head}) == 3  # three different commits to tell apart
+    cases = [("@v1", b"one\n", c1), ("@" + c1, b"one\n", c1), ("@" + c1[:7], b"one\n", c1),
+             ("@" + c1[:5], b"one\n", c1), ("@refs/pr/1", b"pr\n", pr_head),
+             ("", b"two\n", main_head), ("@main", b"two\n", main_head)]
+    for suffix, want, want_commit in cases:
         m = mount(repo_name + suffix)
         with open(m.p("v.txt"), "rb") as f:
             assert f.read() == want, suffix
         assert os.path.exists(m.p("only-in-1.txt")) == (want == b"one\n"), suffix
         commit = os.getxattr(m.p("v.txt"), "user.hub.commit").decode()
-        if suffix.startswith("@" + c1[:5]):
-            assert commit == c1
-        m.unmount()
+        assert commit == want_commit, suffix
+        assert m.unmount() == 0, m.stderr()
 
 
 @pytest.mark.timeout(60)
@@ -272,35 +275,49 @@ def test_read_token_cannot_open_for_writing(hub, repo_name, mount):
 @pytest.mark.timeout(120)
 def test_startup_errors(hub, repo_name, run_hubmount):
     hub.seed(repo_name, files={"a.txt": b"a\n"})
+    runs = []  # every run's stderr is checked for tokens at the end
     r = run_hubmount(repo_name, token=TOKENS["invalid"])
+    runs.append(r)
     assert r.returncode == 2, r.stderr
     assert "hubmount: invalid token" in r.stderr
 
     r = run_hubmount("acme/does-not-exist")
+    runs.append(r)
     assert r.returncode == 3, r.stderr
     assert "hubmount: repository not found or not accessible: acme/does-not-exist" in r.stderr
 
     r = run_hubmount("acme/does-not-exist", token=None)  # anonymous: 401 from the Hub
+    runs.append(r)
     assert r.returncode == 3, r.stderr
 
     private = repo_name + "-private"
     hub.json("POST", "/__emulator/repo", {"id": private, "type": "model", "private": True})
     hub.seed(private, files={"s.txt": b"secret\n"})
     r = run_hubmount(private, token=TOKENS["bob"])
+    runs.append(r)
     assert r.returncode == 3, r.stderr
     assert "repository not found or not accessible: %s" % private in r.stderr
     assert "secret" not in r.stderr
 
     r = run_hubmount(repo_name + "@no-such-branch")
+    runs.append(r)
     assert r.returncode == 4, r.stderr
     assert "hubmount: revision not found: no-such-branch" in r.stderr
 
-    r = run_hubmount("not-a-valid-source")
-    assert r.returncode != 0
+    r = run_hubmount("a/b/c/d")  # not a source at all: a usage error
+    runs.append(r)
+    assert r.returncode == 1, r.stderr
+    assert "hubmount: invalid source 'a/b/c/d'" in r.stderr
 
-    # the token never reaches a message
-    for t in TOKENS.values():
-        assert t not in r.stderr
+    r = run_hubmount("not-a-valid-source")  # a name alone is a namespace: not found
+    runs.append(r)
+    assert r.returncode == 3, r.stderr
+    assert "namespace not found or without visible repos: not-a-valid-source" in r.stderr
+
+    # the token never reaches a message, in any of the runs (the invalid token's most of all)
+    for r in runs:
+        for t in TOKENS.values():
+            assert t not in r.stderr + r.stdout, (r.args, t)
 
 
 @pytest.mark.timeout(60)
@@ -322,7 +339,7 @@ def test_help_and_version(run_hubmount):
 @pytest.mark.timeout(60)
 def test_token_option_is_refused(hub, repo_name, run_hubmount):
     r = run_hubmount(repo_name, opts=["token=hf_secret_in_argv"])
-    assert r.returncode != 0
+    assert r.returncode == 1, r.stderr  # a usage error
     assert "HF_TOKEN" in r.stderr
 
 
@@ -516,8 +533,9 @@ def test_gated_content_is_eacces_at_open(hub, repo_name, mount):
     assert sorted(os.listdir(m.path)) == [".gitattributes", "a.txt", "w.bin"]
     assert os.stat(m.p("w.bin")).st_size == 1000  # metadata is not gated
     for p in ("a.txt", "w.bin"):
-        with pytest.raises(PermissionError):
+        with pytest.raises(OSError) as ei:
             open(m.p(p), "rb")
+        assert ei.value.errno == errno.EACCES, p  # not EPERM (docs/namespace.md)
     m2 = mount(repo_name)  # alice administers acme
     with open(m2.p("a.txt"), "rb") as f:
         assert f.read() == b"gated\n"
