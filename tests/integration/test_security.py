@@ -65,16 +65,22 @@ class Daemon:
 
 
 @pytest.fixture
-def shared_base():
-    """A directory other users can traverse (0755), removed afterwards."""
+def shared_base(request):
+    """A directory other users can traverse (0755), removed afterwards.  Every daemon
+    put in `daemons` is stopped and must have exited 0 (when the test passed), also one
+    the test stopped itself."""
     base = tempfile.mkdtemp(prefix="hm-sec-", dir="/tmp")
     os.chmod(base, 0o755)
     daemons = []
     yield base, daemons
+    problems = []
     for d in daemons:
-        if d.proc.poll() is None:
-            d.stop()
+        rc = d.stop()  # stop() of a daemon already gone returns its exit status
+        if rc != 0:
+            problems.append("daemon for %s exited %r:\n%s" % (d.path, rc, d.log()[-3000:]))
     shutil.rmtree(base, ignore_errors=True)
+    if problems and getattr(request.node, "hm_call", "failed") == "passed":
+        pytest.fail("\n\n".join(problems))
 
 
 @pytest.fixture
@@ -318,7 +324,7 @@ def test_self_signed_tls_server_is_refused(tmp_path, tmp_home):
         srv.server_close()
         if os.path.ismount(str(mnt)):
             subprocess.run(["fusermount3", "-u", "-z", str(mnt)])
-    assert r.returncode != 0
+    assert r.returncode == 5, r.stderr  # HM_EXIT_NETWORK: the Hub cannot be reached
     assert not os.path.ismount(str(mnt))
     assert "TLS certificate of %s is not trusted" % url in r.stderr, r.stderr
     assert TOKENS["write"] not in r.stderr
