@@ -251,7 +251,7 @@ done
 # one repetition of each binary in turn (this one first)
 B=() C=() D=() HOT=() BB=() BC=() BD=() BHOT=()
 CB=() CC=() BCB=() BCC=() # the daemon's CPU seconds during (b) and (c)
-PEAK_1G=0
+PEAK_1G=0 BPEAK_1G=0
 for _ in $(seq "$REPS"); do
     for which in this before; do
         if [ "$which" = before ]; then
@@ -281,6 +281,7 @@ for _ in $(seq "$REPS"); do
         hm_umount "$MNT"
         if [ "$which" = before ]; then
             BB+=("$tb") BC+=("$tc") BHOT+=("$thot") BD+=("$td") BCB+=("$cb") BCC+=("$cc")
+            [ "$h" -gt "$BPEAK_1G" ] && BPEAK_1G=$h
         else
             B+=("$tb") C+=("$tc") HOT+=("$thot") D+=("$td") CB+=("$cb") CC+=("$cc")
             [ "$h" -gt "$PEAK_1G" ] && PEAK_1G=$h
@@ -407,6 +408,7 @@ if [ -n "$BEFORE" ]; then
         "$(ratio "$e" "$bb")" "$(ratio "$a" "$bb")" "$(ratio "$bd" "$bc")"
     printf '  daemon CPU time before: %s s during (b), %s s during (c)\n' \
         "$(median "${BCB[@]}")" "$(median "${BCC[@]}")"
+    printf '  peak RSS (VmHWM) before, cold %s MiB reads: %s MiB\n' "$SIZE_MIB" "$((BPEAK_1G / 1024))"
 fi
 echo
 echo "  ${NFILES}-file repo (${NLISTED} files listed)"
