@@ -134,6 +134,12 @@ int node_ref_local_since(struct node_table *t, const char *path, const struct no
 int node_set_local(struct node_table *t, fuse_ino_t ino, const struct node_local *l);
 int node_set_remote(struct node_table *t, fuse_ino_t ino, const struct hub_entry *e,
                     const char *commit);
+/* node_set_local for a caller that read the local state after node_stamp()
+ * returned `since`: -EAGAIN (nothing changed) when the node is no longer
+ * local or was switched after that moment (e.g. our commit made it remote
+ * while the caller asked the write path). */
+int node_set_local_since(struct node_table *t, fuse_ino_t ino, const struct node_local *l,
+                         uint64_t since);
 
 /* The path no longer names this node (unlink, rmdir, content superseded).
  * The node lives on until forgotten and closed. */

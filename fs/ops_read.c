@@ -271,6 +271,7 @@ static void hm_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     (void)fi;
     /* A node's content never changes (new content = new node), so its
      * attributes need no Hub request. */
+    uint64_t since = node_stamp(ms->nodes);
     int ret = node_get(ms->nodes, ino, &ni);
     if (ret < 0) {
         fuse_reply_err(req, -ret);
@@ -287,7 +288,10 @@ static void hm_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         if (ms->hooks.lookup(ms->hooks.ctx, ni.path, &fresh) == 0 &&
             fresh.is_dir == ni.is_dir) {
             ni.local = fresh;
-            (void)node_set_local(ms->nodes, ino, &fresh);
+            /* not if our commit made it remote meanwhile: a directory made
+             * here, set back to local after the rows it listed were
+             * committed, would list nothing until the kernel forgot it */
+            (void)node_set_local_since(ms->nodes, ino, &fresh, since);
         }
     }
     struct stat st;
@@ -403,19 +407,28 @@ static int dir_load_once(struct mount_state *ms, const struct node_info *ni,
 
 /* The remote listing is of the commit read first, the local changes are
  * read after it.  A commit of ours landing in between switches the mount
- * to the new commit and then drops the pending rows it carried: the old
- * commit's tree with the new pending set would show a file deleted here
- * as present again and miss a file created here.  So list
- * again when the commit moved meanwhile; after a few moves (a busy branch
- * polled often) the last listing is as good as any. */
-static int dir_load(struct mount_state *ms, const struct node_info *ni, struct hm_dir_fh *d)
+ * to the new commit, turns directories made here into remote nodes, and
+ * then drops the pending rows it carried: the old commit's tree (or, for a
+ * directory still seen as local, no tree at all) with the new pending set
+ * would show a file deleted here as present again and miss a file created
+ * here.  So list again, with the node read afresh, when the commit or any
+ * node's kind moved meanwhile; after a few moves (a busy branch polled
+ * often) the last listing is as good as any. */
+static int dir_load(struct mount_state *ms, fuse_ino_t ino, struct hm_dir_fh *d)
 {
     for (int tries = 0;; tries++) {
+        uint64_t since = node_stamp(ms->nodes);
+        struct node_info ni;
+        int ret = node_get(ms->nodes, ino, &ni);
+        if (ret < 0)
+            return ret;
         dir_items_clear(d);
-        int ret = dir_load_once(ms, ni, d);
+        ret = dir_load_once(ms, &ni, d);
+        node_info_clear(&ni);
         char now[HUB_SHA1_HEX];
         ms_commit_get(ms, now, NULL);
-        if (ret < 0 || strcmp(now, d->commit) == 0 || tries == 4)
+        bool moved = strcmp(now, d->commit) != 0 || node_stamp(ms->nodes) != since;
+        if (ret < 0 || !moved || tries == 4)
             return ret;
     }
 }
@@ -441,7 +454,7 @@ static void hm_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     }
     d->base.kind = HM_FH_DIR;
     d->base.ino = ino;
-    ret = offline_errno(dir_load(ms, &ni, d), EIO);
+    ret = offline_errno(dir_load(ms, ino, d), EIO);
     if (ret < 0)
         goto out;
     ret = node_open(ms->nodes, ino);

@@ -34,6 +34,11 @@ class Lister(threading.Thread):
         self.listings = 0
         self.bad = []
 
+    def watch(self, path, must):
+        """List `path` from now on; it holds `must`."""
+        with self.lock:
+            self.path, self.must, self.gone = path, set(must), set()
+
     def update(self, gone=(), must=(), going=()):
         """gone: deleted (unlink returned); must: created (close returned); going: about to
         be deleted (from here on a listing may or may not show it)."""
@@ -47,21 +52,23 @@ class Lister(threading.Thread):
     def run(self):
         while not self.stop.is_set() and len(self.bad) < 5:
             with self.lock:
-                gone, must = set(self.gone), set(self.must)
+                gone, must, path = set(self.gone), set(self.must), self.path
             try:
-                names = set(os.listdir(self.path))
+                names = set(os.listdir(path))
             except OSError as e:
                 self.bad.append("listdir: %r" % e)
                 continue
             with self.lock:
                 must &= self.must  # a name deleted while we listed may go either way
+                if path != self.path:
+                    continue
             self.listings += 1
             if names & gone:
                 self.bad.append("deleted before the listing began, listed: %s"
                                 % sorted(names & gone))
             if must - names:
-                self.bad.append("there all through the listing, missing: %s"
-                                % sorted(must - names))
+                self.bad.append("%s: there all through the listing, missing: %s"
+                                % (os.path.basename(path), sorted(must - names)))
 
 
 def ask_commit(path):
@@ -105,3 +112,32 @@ def test_listing_while_our_commits_land(hub, repo_name, mount):
     files = hub.state(repo_name)["files"]
     assert sorted(p for p in files if p != ".gitattributes") == \
         ["new%02d.txt" % i for i in range(N)]
+
+
+@pytest.mark.timeout(180)
+def test_listing_of_directories_made_here_while_they_are_committed(hub, repo_name, mount):
+    """A directory made on the mount is local until the commit of its first files lands;
+    then it is a directory of the commit.  Listed again and again across that switch, it
+    must always show its file (it was empty for a moment, or until the kernel looked the
+    name up again)."""
+    hub.seed(repo_name, files={"seed.txt": b"seed\n"})
+    m = mount(repo_name, opts=OPTS)
+    lister = Lister(m.path)
+    lister.start()
+    try:
+        for i in range(20):
+            d = m.p("made%02d" % i)
+            os.mkdir(d)
+            with open(os.path.join(d, "f.txt"), "wb") as f:
+                f.write(b"%d\n" % i)
+            lister.watch(d, ["f.txt"])
+            ask_commit(m.path)
+            sync(m)  # the lister keeps listing while the commit lands
+    finally:
+        lister.stop.set()
+        lister.join(30)
+    assert not lister.bad, "\n".join(lister.bad)
+    assert lister.listings > 20, "the lister ran only %d times" % lister.listings
+    files = hub.state(repo_name)["files"]
+    assert sorted(p for p in files if p.startswith("made")) == \
+        ["made%02d/f.txt" % i for i in range(20)]

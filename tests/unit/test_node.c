@@ -152,6 +152,41 @@ int main(void)
         node_forget(t, w, 4);
     }
 
+    /* getattr's refresh of a local node (node_set_local_since) never sets
+     * back to local a node our commit made remote after it read the state */
+    {
+        fuse_ino_t md = 0;
+        struct node_local ld = {.is_dir = true};
+        CHECK(node_ref_local(t, "made", &ld, 1, &md) == 0);
+        uint64_t since = node_stamp(t);
+        struct hub_entry ed = {.path = "made", .is_dir = true};
+        CHECK(node_set_remote(t, md, &ed, "c2") == 0); /* the commit settled */
+        CHECK(node_set_local_since(t, md, &ld, since) == -EAGAIN);
+        CHECK(node_get(t, md, &ni) == 0);
+        CHECK(ni.kind == NODE_REMOTE);
+        node_info_clear(&ni);
+        /* still local and unswitched: the refresh applies */
+        struct node_local lf = {.size = 3};
+        fuse_ino_t f = 0;
+        CHECK(node_ref_local(t, "made/f", &lf, 1, &f) == 0);
+        since = node_stamp(t);
+        struct node_local lf2 = {.size = 9};
+        CHECK(node_set_local_since(t, f, &lf2, since) == 0);
+        CHECK(node_get(t, f, &ni) == 0);
+        CHECK(ni.kind == NODE_LOCAL && ni.local.size == 9);
+        node_info_clear(&ni);
+        /* switched after `since` (a write stored newer attributes): kept */
+        struct node_local lf3 = {.size = 12};
+        CHECK(node_set_local(t, f, &lf3) == 0);
+        CHECK(node_set_local_since(t, f, &lf2, since) == -EAGAIN);
+        CHECK(node_get(t, f, &ni) == 0);
+        CHECK(ni.local.size == 12);
+        node_info_clear(&ni);
+        CHECK(node_set_local_since(t, 999999, &lf2, since) == -ESTALE);
+        node_forget(t, f, 1);
+        node_forget(t, md, 1);
+    }
+
     /* helpers */
     char parent[64];
     const char *name;
