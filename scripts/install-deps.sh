@@ -32,6 +32,16 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi
 
+# systemd-analyze (package systemd on Debian 12): test_everyday verifies the units of
+# docs/systemd.md with it and skips without it.  Installed only when missing: where systemd
+# is already there, installing it again would upgrade systemd and libsystemd0/libudev1 in
+# place (and re-exec PID 1 on a machine booted with systemd) for nothing.  On a machine
+# without it, it is a package like the others (no init change without systemd-sysv, a
+# recommends, which --no-install-recommends leaves out).
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+    $SUDO apt-get install -y -qq --no-install-recommends systemd >/dev/null
+fi
+
 # FUSE needs the device node; fresh containers sometimes lack the module loaded.
 if [ ! -e /dev/fuse ]; then
     $SUDO modprobe fuse 2>/dev/null || true
