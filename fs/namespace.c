@@ -161,7 +161,12 @@ static void node_stat(const struct ns_node *n, struct stat *st)
     if (n->kind == NS_OWNER || (n->kind == NS_TYPE && !ns.hub_mode))
         perm = can_create_in(n->kind == NS_OWNER ? n->owner : ns.owner) ? 0755 : 0555;
     if (n->kind == NS_REPO) {
-        if (n->sub) {
+        if (!n->sub && n->was_open) {
+            /* closed while idle: as it was when open, not as if never opened */
+            perm = n->closed_perm;
+            if (n->closed_date)
+                mtime = n->closed_date;
+        } else if (n->sub) {
             perm = ms_writable(&n->sub->ms) ? 0755 : 0555;
             int64_t date = 0;
             char commit[HUB_SHA1_HEX];
@@ -206,12 +211,13 @@ static void node_entry(struct ns_node *n, struct fuse_entry_param *e)
 
 /* Which repo mount handles requests about `ino`: 1 and *sub for a repo
  * mount (opening a repo directory's mount when `open` says so), 0 for an
- * inode of this layer (*node set), or -errno. */
+ * inode of this layer (*node set), or -errno.  *sub is held for the
+ * request: FORWARD drops the hold, other paths call ns_sub_put. */
 static int route(fuse_ino_t ino, bool open, struct ns_sub **sub, struct ns_node *node)
 {
     *sub = NULL;
     if (ino >= NS_SLOT_BASE) {
-        *sub = ns_sub_of(ino);
+        *sub = ns_sub_get(ino, true);
         return *sub ? 1 : -ESTALE;
     }
     pthread_mutex_lock(&ns.lock);
@@ -221,7 +227,10 @@ static int route(fuse_ino_t ino, bool open, struct ns_sub **sub, struct ns_node 
         return -ESTALE;
     }
     *node = *n;
-    *sub = n->sub;
+    if (n->sub) {
+        ns_sub_hold_locked(n->sub, true);
+        *sub = n->sub;
+    }
     pthread_mutex_unlock(&ns.lock);
     if (*sub)
         return 1;
@@ -232,12 +241,14 @@ static int route(fuse_ino_t ino, bool open, struct ns_sub **sub, struct ns_node 
     return 0;
 }
 
-/* Runs one repo handler with that repo's mount_state as the request's. */
+/* Runs one repo handler with that repo's mount_state as the request's,
+ * then drops the request's hold on the repo mount (route, file_sub). */
 #define FORWARD(sub, call)                                                                         \
     do {                                                                                           \
         hm_route_set(&(sub)->ms);                                                                  \
         call;                                                                                      \
         hm_route_set(NULL);                                                                        \
+        ns_sub_put(sub);                                                                           \
     } while (0)
 
 /* ---- lookup ------------------------------------------------------------------------------ */
@@ -276,7 +287,8 @@ static int lookup_repo(const struct ns_node *parent, enum hub_repo_type type, co
     memset(&proto, 0, sizeof proto);
     pthread_mutex_lock(&ns.lock);
     struct ns_node *n = ns_child_find(parent->ino, name);
-    if (n && (n->sub || n->listed)) {
+    /* A mount closed while idle resolved once: like an open one, no request. */
+    if (n && (n->sub || n->listed || n->was_open)) {
         node_entry(n, e);
         pthread_mutex_unlock(&ns.lock);
         return 0;
@@ -313,6 +325,7 @@ static int lookup_repo(const struct ns_node *parent, enum hub_repo_type type, co
         int ret = ns_sub_open(ino, &sub);
         if (ret < 0)
             return ret == -ENOENT || ret == -EACCES ? -ENOENT : ret;
+        ns_sub_put(sub);
     }
     pthread_mutex_lock(&ns.lock);
     node_entry(n, e);
@@ -389,9 +402,11 @@ static void ns_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 static void ns_forget_one(fuse_ino_t ino, uint64_t nlookup)
 {
     if (ino >= NS_SLOT_BASE) {
-        struct ns_sub *sub = ns_sub_of(ino);
+        /* A forget adds nothing: it does not restart the mount's idle time. */
+        struct ns_sub *sub = ns_sub_get(ino, false);
         if (sub)
             node_forget(sub->ms.nodes, ino, nlookup);
+        ns_sub_put(sub);
         return;
     }
     pthread_mutex_lock(&ns.lock);
@@ -682,10 +697,12 @@ static void ns_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fus
     struct ns_sub *sub;
     struct ns_node n;
     int r = route(ino, false, &sub, &n);
-    if (r == 1 && ns.inner.fsyncdir)
+    if (r == 1 && ns.inner.fsyncdir) {
         FORWARD(sub, ns.inner.fsyncdir(req, ino, datasync, fi));
-    else
+    } else {
+        ns_sub_put(sub);
         fuse_reply_err(req, r < 0 ? -r : 0); /* nothing of this layer is ever pending */
+    }
 }
 
 /* ---- repo creation and the things this layer refuses ------------------------------------------- */
@@ -815,10 +832,13 @@ static void ns_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
     struct ns_node an, bn;
     int r = route(ino, false, &a, &an);
     int r2 = route(newparent, true, &b, &bn);
-    if (r == 1 && r2 == 1 && a == b)
+    if (r == 1 && r2 == 1 && a == b) {
         FORWARD(a, ns.inner.link(req, ino, newparent, newname));
-    else
+    } else {
+        ns_sub_put(a);
         fuse_reply_err(req, r < 0 ? -r : r2 < 0 ? -r2 : (r == 1 && r2 == 1) ? EXDEV : EPERM);
+    }
+    ns_sub_put(b);
 }
 
 static void ns_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
@@ -826,12 +846,16 @@ static void ns_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 {
     struct ns_sub *a, *b;
     struct ns_node an, bn;
+    b = NULL;
     int r = route(parent, true, &a, &an);
     int r2 = r == 1 ? route(newparent, true, &b, &bn) : r;
-    if (r == 1 && r2 == 1 && a == b)
+    if (r == 1 && r2 == 1 && a == b) {
         FORWARD(a, ns.inner.rename(req, parent, name, newparent, newname, flags));
-    else /* repo directories do not move; files do not cross repos */
+    } else { /* repo directories do not move; files do not cross repos */
+        ns_sub_put(a);
         fuse_reply_err(req, r < 0 ? -r : r2 < 0 ? -r2 : (r == 1 && r2 == 1) ? EXDEV : EPERM);
+    }
+    ns_sub_put(b);
 }
 
 /* ---- requests about one inode ------------------------------------------------------------------- */
@@ -862,7 +886,7 @@ static void ns_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 /* Files exist only in repo mounts: these never see this layer's inodes. */
 static struct ns_sub *file_sub(fuse_req_t req, fuse_ino_t ino)
 {
-    struct ns_sub *sub = ino >= NS_SLOT_BASE ? ns_sub_of(ino) : NULL;
+    struct ns_sub *sub = ino >= NS_SLOT_BASE ? ns_sub_get(ino, true) : NULL;
     if (!sub)
         fuse_reply_err(req, EBADF);
     return sub;
@@ -917,12 +941,35 @@ static void ns_statfs(fuse_req_t req, fuse_ino_t ino)
 }
 
 #define XA_HUB "user.hub."
+#define XA_MOUNTS "user.hub.mounts"
+
+/* user.hub.mounts of the root: how many repo mounts are open, were
+ * opened and were closed (tests and curious users watch idle closing). */
+static void reply_mounts(fuse_req_t req, size_t size)
+{
+    char buf[256];
+    if (ns_subs_stats(buf, sizeof buf) < 0) {
+        fuse_reply_err(req, EIO);
+        return;
+    }
+    size_t len = strlen(buf);
+    if (size == 0)
+        fuse_reply_xattr(req, len);
+    else if (size < len)
+        fuse_reply_err(req, ERANGE);
+    else
+        fuse_reply_buf(req, buf, len);
+}
 
 static void ns_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
     /* ls -l asks security.* and system.* of every entry: no repo mount for that. */
     if (strncmp(name, XA_HUB, sizeof XA_HUB - 1) != 0) {
         fuse_reply_err(req, ENODATA);
+        return;
+    }
+    if (ino == FUSE_ROOT_ID && strcmp(name, XA_MOUNTS) == 0) {
+        reply_mounts(req, size);
         return;
     }
     struct ns_sub *sub;
@@ -970,6 +1017,11 @@ int hm_ns_connect(struct mount_state *tmpl, struct hm_options *opt, const char *
     memset(&ns, 0, sizeof ns);
     pthread_mutex_init(&ns.lock, NULL);
     pthread_cond_init(&ns.cv, NULL);
+    pthread_condattr_t ca; /* the closer waits by the monotonic clock */
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&ns.closer_cv, &ca);
+    pthread_condattr_destroy(&ca);
     ns.tmpl = tmpl;
     ns.hub_mode = strcmp(source, "hub") == 0;
     if (!ns.hub_mode) {
@@ -1093,6 +1145,7 @@ int hm_ns_free(void)
         free(ns.nodes[i]);
     free(ns.nodes);
     free(ns.hash);
+    pthread_cond_destroy(&ns.closer_cv);
     pthread_cond_destroy(&ns.cv);
     pthread_mutex_destroy(&ns.lock);
     ns.tmpl = NULL;

@@ -674,6 +674,14 @@ size_t node_count(struct node_table *t)
     return n;
 }
 
+fuse_ino_t node_next_ino(struct node_table *t)
+{
+    pthread_mutex_lock(&t->lock);
+    fuse_ino_t n = t->next_ino;
+    pthread_mutex_unlock(&t->lock);
+    return n;
+}
+
 int node_path_split(const char *path, char *parent, size_t cap, const char **name)
 {
     const char *slash = strrchr(path, '/');

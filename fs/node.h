@@ -168,6 +168,10 @@ void node_dir_refs_free(struct node_dir_ref *v, size_t n);
 
 /* Number of nodes in the table (tests, statfs). */
 size_t node_count(struct node_table *t);
+/* The inode number the next new node will get: a namespace mount that
+ * closes an idle repo mount starts the next table of that inode range
+ * here, so no number is ever handed to the kernel twice (fs/ns_sub.c). */
+fuse_ino_t node_next_ino(struct node_table *t);
 
 /* Parent path of `path` into out ("" for a top-level name or the root) and
  * a pointer to its last component.  Returns -ENAMETOOLONG if out is short. */

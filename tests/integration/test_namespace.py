@@ -12,6 +12,7 @@ import shutil
 import stat
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -548,3 +549,89 @@ def test_gio_list_sniffs_without_downloading(mount, hub):
                    capture_output=True, text=True, timeout=120, check=True)
     assert [e for e in hub.log() if e["origin"] == "cdn"] == []
     assert hub.state(repo)["head"] == head
+
+
+# ---- idle repo mounts are closed ---------------------------------------------------------------
+
+
+def _mounts(m):
+    """user.hub.mounts of the namespace root: {"open": n, "opened": n, "closed": n}."""
+    text = os.getxattr(m.path, "user.hub.mounts").decode()
+    return {k: int(v) for k, v in (line.split(": ") for line in text.splitlines())}
+
+
+def _threads(m):
+    return len(os.listdir("/proc/%d/task" % m.proc.pid))
+
+
+def _forget():
+    """Make the kernel drop its unused dentries and inodes (FORGET for each of ours)."""
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("2\n")
+
+
+needs_drop_caches = pytest.mark.skipif(not os.access("/proc/sys/vm/drop_caches", os.W_OK),
+                                       reason="needs root (/proc/sys/vm/drop_caches)")
+
+
+@needs_drop_caches
+@pytest.mark.timeout(120)
+def test_idle_repo_mounts_are_closed_and_reopen(mount, hub):
+    names = [n for o, t, n, p, g in PLAN if o == "acme" and t == "model" and not g][:6]
+    m = mount_ns(mount, "acme", "alice")
+    assert _mounts(m)["open"] == 0
+    for name in names:
+        with open(m.p("models", name, "README.md"), "rb") as f:
+            assert f.read() == README + name.encode()
+    assert _mounts(m) == {"open": 6, "opened": 6, "closed": 0}
+    busy = _threads(m)
+    # every file closed, nothing pending: once the kernel forgets the inodes the
+    # daemon closes the repo mounts (threads and all)
+    assert wait_until(lambda: _forget() or _mounts(m)["open"] == 0, timeout=60), _mounts(m)
+    assert _mounts(m) == {"open": 0, "opened": 6, "closed": 6}
+    idle = _threads(m)
+    # each repo mount had 2 read-ahead threads, a poller and a commit worker
+    assert idle <= busy - 2 * len(names), (busy, idle)
+    # the same paths work again, from the metadata cache: no listing request
+    files = {name: sorted({f.split("/")[0] for f in hub.state("acme/" + name)["files"]})
+             for name in names}
+    hub.clear_log()
+    for name in names:
+        with open(m.p("models", name, "README.md"), "rb") as f:
+            assert f.read() == README + name.encode()
+        assert sorted(os.listdir(m.p("models", name))) == files[name]
+    assert _mounts(m) == {"open": 6, "opened": 12, "closed": 6}
+    log = requests(hub)
+    assert not [e for e in log if "/tree/" in e["path"] or e["origin"] == "cdn"], log
+    assert not [e for e in log if e["path"] in ("/api/models", "/api/datasets", "/api/spaces")]
+    assert all(e["method"] == "GET" for e in log), log
+
+
+@needs_drop_caches
+@pytest.mark.timeout(120)
+def test_repo_mount_with_pending_write_stays_open_until_committed(mount, hub):
+    names = [n for o, t, n, p, g in PLAN if o == "acme" and t == "model" and not g]
+    w_name, r_name = names[6], names[7]
+    # a long quiet period: the write stays pending until hubmount sync
+    m = mount_ns(mount, "acme", "alice", opts=("commit_delay=3600", "commit_window=3600"))
+    data = b"pending until synced\n" * 100
+    with open(m.p("models", w_name, "pending.txt"), "wb") as f:
+        f.write(data)
+    with open(m.p("models", r_name, "README.md"), "rb") as f:
+        assert f.read() == README + r_name.encode()
+    assert _mounts(m)["open"] == 2
+    # the read-only visit is closed; the mount with the pending write is not
+    assert wait_until(lambda: _forget() or _mounts(m)["closed"] >= 1, timeout=60), _mounts(m)
+    _forget()
+    time.sleep(4)      # closer passes past the idle grace time: no close may come
+    assert _mounts(m) == {"open": 1, "opened": 2, "closed": 1}
+    assert "pending.txt" not in hub.state("acme/" + w_name)["files"]
+    # commit it: once it has landed the mount is idle and closed too
+    hub_sync(m.p("models", w_name))
+    assert hub.download("acme/" + w_name, "pending.txt") == data
+    assert wait_until(lambda: _forget() or _mounts(m)["open"] == 0, timeout=60), _mounts(m)
+    assert _mounts(m)["closed"] == 2
+    # and reopens with the committed file
+    with open(m.p("models", w_name, "pending.txt"), "rb") as f:
+        assert f.read() == data
+    assert _mounts(m)["open"] == 1
