@@ -110,8 +110,7 @@ static int open_obj(struct blocks *bc, const struct bobj *o, const char *suffix,
     return fd < 0 ? -errno : fd;
 }
 
-/* Records an access in the map file's mtime, at most once a minute. */
-static void touch_on_disk(struct blocks *bc, struct bobj *o)
+void blocks_touch_on_disk(struct blocks *bc, struct bobj *o)
 {
     int64_t now = now_s();
     if (now - o->touched_on_disk < TOUCH_INTERVAL_S)
@@ -148,7 +147,7 @@ ssize_t blocks_get(struct blocks *bc, const char *key, uint64_t file_size, uint6
     }
     size_t avail = (size_t)((end < want_end ? end : want_end) - offset);
     blocks_touch(bc, o);
-    touch_on_disk(bc, o);
+    blocks_touch_on_disk(bc, o);
     int fd = open_obj(bc, o, "", O_RDONLY);
     if (fd < 0) {
         if (fd == -ENOENT) /* evicted by another process sharing the dir */

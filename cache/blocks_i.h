@@ -78,6 +78,9 @@ int blocks_scan(struct blocks *bc);
  * retried); 0 or -errno, -EIO when the file ends first. */
 int blocks_read_all(int fd, void *buf, size_t len, off_t off);
 int blocks_write_all(int fd, const void *buf, size_t len, off_t off);
+/* Records an access in o's map file mtime (the LRU order a restart reads
+ * back), at most once a minute; with mu held. */
+void blocks_touch_on_disk(struct blocks *bc, struct bobj *o);
 
 /* blocks_index.c: hash table + LRU, all with mu held ------------------------ */
 static inline bool bobj_has(const struct bobj *o, uint64_t i)

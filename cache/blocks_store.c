@@ -27,7 +27,6 @@
 #define MAP_VERSION 1u
 #define MAP_VERIFIED 1u
 #define LEFTOVER_AGE_S 600
-#define MAP_TOUCH_INTERVAL_S 60 /* as blocks.c: how stale the on-disk LRU time may get */
 
 struct map_header {
     char magic[8];
@@ -68,23 +67,6 @@ int blocks_mkdir_for(const struct blocks *bc, const char *key)
     return 0;
 }
 
-static int write_all(int fd, const void *buf, size_t len, off_t off)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t w = pwrite(fd, p, len, off);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += w;
-        len -= (size_t)w;
-        off += w;
-    }
-    return 0;
-}
-
 int blocks_map_write(const struct blocks *bc, const struct bobj *o)
 {
     char path[4200], tmp[4300];
@@ -104,9 +86,9 @@ int blocks_map_write(const struct blocks *bc, const struct bobj *o)
     h.block_size = BLOCKS_SIZE;
     h.size = o->size;
     h.flags = o->verified ? MAP_VERIFIED : 0;
-    rc = write_all(fd, &h, sizeof(h), 0);
+    rc = blocks_write_all(fd, &h, sizeof(h), 0);
     if (rc == 0)
-        rc = write_all(fd, o->bits, (size_t)((o->nblocks + 7) / 8), sizeof(h));
+        rc = blocks_write_all(fd, o->bits, (size_t)((o->nblocks + 7) / 8), sizeof(h));
     if (close(fd) != 0 && rc == 0)
         rc = -errno;
     if (rc == 0 && rename(tmp, path) != 0)
@@ -119,14 +101,14 @@ int blocks_map_write(const struct blocks *bc, const struct bobj *o)
 int blocks_map_store_bits(int fd, const struct bobj *o, uint64_t first, uint64_t last)
 {
     uint64_t b0 = first / 8, b1 = last / 8;
-    return write_all(fd, o->bits + b0, (size_t)(b1 - b0 + 1),
+    return blocks_write_all(fd, o->bits + b0, (size_t)(b1 - b0 + 1),
                      (off_t)(sizeof(struct map_header) + b0));
 }
 
 int blocks_map_store_verified(int fd, bool verified)
 {
     uint32_t flags = verified ? MAP_VERIFIED : 0;
-    return write_all(fd, &flags, sizeof(flags), (off_t)MAP_FLAGS_OFFSET);
+    return blocks_write_all(fd, &flags, sizeof(flags), (off_t)MAP_FLAGS_OFFSET);
 }
 
 /* The read side for callers that pread the bytes themselves: the
@@ -152,15 +134,7 @@ int blocks_open_range(struct blocks *bc, const char *key, uint64_t file_size, ui
         rc = blocks_path(bc, key, "", path, sizeof(path));
     if (rc == 0) {
         blocks_touch(bc, o);
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        if ((int64_t)now.tv_sec - o->touched_on_disk >= MAP_TOUCH_INTERVAL_S) {
-            char map[4300];
-            int n = snprintf(map, sizeof(map), "%s.map", path);
-            if (n > 0 && (size_t)n < sizeof(map) &&
-                utimensat(AT_FDCWD, map, NULL, AT_SYMLINK_NOFOLLOW) == 0)
-                o->touched_on_disk = (int64_t)now.tv_sec;
-        }
+        blocks_touch_on_disk(bc, o);
     }
     /* Opened under mu: once mu is dropped the object may be evicted and a
      * new, empty data file created at the same path. */
