@@ -79,16 +79,6 @@ struct robj {
     struct hstream *hs;
     bool bad; /* reader.lock: failed verification, never serve it */
     int hf_fd; /* verified blob of the Hugging Face cache (fs/hfcache.h), or -1 */
-    /* The block cache's data file, once the object is whole there and
-     * verified (set once under reader.lock, closed by the last robj_put).  Reads pread it
-     * through this one open file, so the kernel's read-ahead of that file
-     * follows the reader; blocks_get opens the file per call, and a fresh
-     * open file starts without read-ahead state, which made re-reads with
-     * a cold page cache a series of synchronous 1 MiB disk reads.  The
-     * object may be evicted meanwhile: eviction unlinks, so the bytes stay
-     * readable (and their disk space taken) until the handle goes. */
-    int cache_fd;
-    bool cache_fd_tried; /* reader.lock: opening it after verification was tried */
 };
 
 struct fetch {
@@ -198,8 +188,6 @@ static void robj_put(struct reader *r, struct robj *o)
         hs_put(r, o->hs);
     if (o->hf_fd >= 0)
         close(o->hf_fd);
-    if (o->cache_fd >= 0)
-        close(o->cache_fd);
     free(o->path);
     free(o);
 }
@@ -630,7 +618,6 @@ int reader_file_new(struct reader *r, const char *path, const char *commit,
         goto nomem;
     o->refs = 1;
     o->hf_fd = -1;
-    o->cache_fd = -1;
     o->size = e->size;
     snprintf(o->commit, sizeof o->commit, "%s", commit);
     if (e->is_lfs && e->sha256[0]) {
@@ -640,17 +627,10 @@ int reader_file_new(struct reader *r, const char *path, const char *commit,
         snprintf(o->key, sizeof o->key, "%s", e->oid);
         o->kind = BLOCKS_GIT_SHA1;
     }
-    /* Content our cache holds whole and verified is read through one
-     * descriptor (see robj.cache_fd; the open handler checks the content
-     * right after this anyway, reader_file_known_good); content the
-     * Hugging Face cache holds is read from there (verified by
-     * hfcache_open). */
-    if (o->size > 0 && blocks_verify(r->bc, o->key, o->size, o->kind) == 0) {
-        int fd = blocks_open_range(r->bc, o->key, o->size, 0, (size_t)o->size);
-        if (fd >= 0)
-            o->cache_fd = fd;
-    }
-    if (r->hf && o->size > 0 && r->src && o->cache_fd < 0) {
+    /* Content the Hugging Face cache already holds is read from there
+     * (verified by hfcache_open) unless our own cache has all of it. */
+    if (r->hf && o->size > 0 && r->src &&
+        blocks_first_missing(r->bc, o->key, o->size, 0) != -1) {
         int fd = hfcache_open(r->hf, r->src->type, r->src->repo_id, o->key, o->kind, o->size);
         if (fd >= 0)
             o->hf_fd = fd;
@@ -818,32 +798,9 @@ ssize_t reader_read(struct reader_file *f, uint64_t off, size_t len, char *buf)
 
     pthread_mutex_lock(&r->lock);
     bool bad = o->bad || o->hs->verdict == HS_MISMATCH;
-    /* Content that became whole and verified while this handle read it
-     * (a cold read) is read through one descriptor from then on. */
-    bool try_fd = !bad && o->cache_fd < 0 && !o->cache_fd_tried && o->hs->verdict == HS_MATCH;
-    if (try_fd)
-        o->cache_fd_tried = true;
-    int cfd = o->cache_fd;
     pthread_mutex_unlock(&r->lock);
     if (bad)
         return -EIO;
-    if (try_fd) {
-        int fd = blocks_open_range(r->bc, o->key, o->size, 0, (size_t)o->size);
-        pthread_mutex_lock(&r->lock);
-        if (fd >= 0 && o->cache_fd < 0) {
-            o->cache_fd = fd;
-            fd = -1;
-        }
-        cfd = o->cache_fd;
-        pthread_mutex_unlock(&r->lock);
-        if (fd >= 0)
-            close(fd);
-    }
-    if (cfd >= 0) {
-        ssize_t n = hf_read(cfd, off, len, buf); /* whole: pread as for a blob */
-        int err = n >= 0 && off + len >= o->size ? hs_check_at_eof(r, o) : 0;
-        return err ? err : n;
-    }
 
     uint64_t ra_from, ra_to;
     track_access(f, off, len, &ra_from, &ra_to);

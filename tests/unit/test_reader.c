@@ -3,8 +3,7 @@
  * without fetching anything twice, concurrent readers share fetches,
  * verification failure is EIO (and evicts), fetch errors propagate and
  * a later read recovers; the streamed verification sees bad bytes that
- * arrived through read-ahead or sat in the cache before this handle;
- * verified content is read through one descriptor that survives eviction. */
+ * arrived through read-ahead or sat in the cache before this handle. */
 #include "../../fs/reader.h"
 #include "tap.h"
 
@@ -325,42 +324,6 @@ int main(void)
     CHECK(memcmp(buf, kd + 3 * BS, 3 * BS) == 0);
     CHECK(blocks_verify(bc, ke.sha256, k_n, BLOCKS_SHA256) == 0);
     reader_file_free(rf);
-
-    /* 10. content whole and verified in the cache is read through one
-     * descriptor: an eviction while the handle is open changes nothing for
-     * it (no request, same bytes); complete content with bad bytes is not
-     * served from the cache to a new handle (checked at open, evicted,
-     * fetched again) */
-    uint64_t v_n = 3 * MiB + 11;
-    unsigned char *vd = pattern(v_n, 8);
-    struct hub_entry ve = lfs_entry(vd, v_n);
-    fk.data = vd;
-    fk.size = v_n;
-    CHECK(reader_file_new(r, "v.bin", "c1", &ve, &rf) == 0);
-    CHECK(reader_read(rf, 0, 4 * MiB, buf) == (ssize_t)v_n && memcmp(buf, vd, v_n) == 0);
-    reader_file_free(rf);
-    CHECK(reader_file_new(r, "v.bin", "c1", &ve, &rf) == 0);
-    CHECK(reader_file_known_good(rf));
-    calls = atomic_load(&fk.calls);
-    CHECK(blocks_evict(bc, ve.sha256) == 0);
-    CHECK(blocks_first_missing(bc, ve.sha256, v_n, 0) == 0);
-    CHECK(reader_read(rf, MiB + 5, MiB, buf) == (ssize_t)MiB);
-    CHECK(memcmp(buf, vd + MiB + 5, MiB) == 0);
-    CHECK(reader_read(rf, v_n - 100, 4096, buf) == 100 && memcmp(buf, vd + v_n - 100, 100) == 0);
-    CHECK(atomic_load(&fk.calls) == calls);
-    reader_file_free(rf);
-    unsigned char *vbad = malloc(v_n);
-    CHECK(vbad != NULL);
-    memcpy(vbad, vd, v_n);
-    vbad[2 * MiB] ^= 1;
-    CHECK(blocks_put(bc, ve.sha256, v_n, 0, vbad, (size_t)v_n) == 0);
-    CHECK(reader_file_new(r, "v.bin", "c1", &ve, &rf) == 0);
-    CHECK(reader_read(rf, 0, 4 * MiB, buf) == (ssize_t)v_n && memcmp(buf, vd, v_n) == 0);
-    CHECK(atomic_load(&fk.calls) > calls);
-    CHECK(reader_file_known_good(rf));
-    reader_file_free(rf);
-    free(vbad);
-    free(vd);
 
     reader_free(r);
     blocks_close(bc);
