@@ -36,6 +36,7 @@ struct commit_worker {
     int flush_result;
     bool running;
     unsigned held; /* commit_worker_hold depth */
+    uint64_t kick_req, kick_done; /* schedule looked at again after kick_done kicks */
     uint64_t attempt_bytes;
     int64_t retry_at; /* monotonic ms, 0 = none */
     unsigned backoff;
@@ -59,6 +60,17 @@ static int64_t wall_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The schedule's clocks: injected ones (tests) or the system's. */
+static int64_t sched_now(const struct commit_worker *w)
+{
+    return w->cfg.now_ms ? w->cfg.now_ms(w->cfg.clock_ctx) : mono_ms();
+}
+
+static int64_t sched_wall(const struct commit_worker *w)
+{
+    return w->cfg.wall_ms ? w->cfg.wall_ms(w->cfg.clock_ctx) : wall_ms();
 }
 
 /* Absolute CLOCK_MONOTONIC deadline for pthread_cond_timedwait (the conds
@@ -631,13 +643,15 @@ static void *worker_main(void *arg)
     pthread_mutex_lock(&w->mu);
     for (;;) {
         struct pending_stats ps;
+        /* kicks up to here are answered by this look at the schedule */
+        uint64_t kicks = w->kick_req;
         pthread_mutex_unlock(&w->mu);
         pending_get_stats(w->cfg.pending, &ps);
         pthread_mutex_lock(&w->mu);
         bool waiting = ps.n_ops > ps.n_inflight;
         bool want = false;
         int64_t wait_ms = -1;
-        int64_t now = mono_ms();
+        int64_t now = sched_now(w);
         if (w->flush_req > w->flush_done) {
             want = true;
         } else if (w->stop) {
@@ -653,7 +667,7 @@ static void *worker_main(void *arg)
             } else {
                 int64_t quiet_left = w->last_activity + (int64_t)w->cfg.delay_ms - now;
                 int64_t window_left =
-                    ps.oldest * 1000 + (int64_t)w->cfg.window_ms - wall_ms();
+                    ps.oldest * 1000 + (int64_t)w->cfg.window_ms - sched_wall(w);
                 int64_t left = quiet_left < window_left ? quiet_left : window_left;
                 if (left <= 0)
                     want = true;
@@ -666,6 +680,12 @@ static void *worker_main(void *arg)
             wait_ms = -1;
         }
         if (!want) {
+            if (w->kick_done < kicks) {
+                w->kick_done = kicks;
+                pthread_cond_broadcast(&w->done);
+            }
+            /* With an injected clock a timed wait only re-reads it: the
+             * kick after each step is what wakes the worker. */
             if (wait_ms < 0) {
                 pthread_cond_wait(&w->wake, &w->mu);
             } else {
@@ -687,7 +707,7 @@ static void *worker_main(void *arg)
             unsigned lo = w->cfg.retry_min_ms ? w->cfg.retry_min_ms : 2000;
             unsigned hi = w->cfg.retry_max_ms ? w->cfg.retry_max_ms : 300000;
             w->backoff = w->backoff ? (w->backoff > hi / 2 ? hi : w->backoff * 2) : lo;
-            w->retry_at = mono_ms() + w->backoff;
+            w->retry_at = sched_now(w) + w->backoff;
             w->last_error = -r;
             w->last_error_time = wall_ms() / 1000;
         }
@@ -700,7 +720,8 @@ static void *worker_main(void *arg)
         pthread_cond_broadcast(&w->done);
     }
     w->exited = true;
-    /* nobody will run another attempt: release flush waiters */
+    w->kick_done = w->kick_req;
+    /* nobody will run another attempt: release flush and kick waiters */
     if (w->flush_req > w->flush_done) {
         w->flush_done = w->flush_req;
         w->flush_result = -ESHUTDOWN;
@@ -736,7 +757,7 @@ int commit_worker_start(const struct commit_worker_config *cfg, struct commit_wo
         snprintf(w->head, sizeof(w->head), "%s", cfg->head);
     w->progress.interval_s = cfg->progress_s;
     /* Resumed operations wait one quiet period too: the mount just started. */
-    w->last_activity = mono_ms();
+    w->last_activity = sched_now(w);
     pthread_mutex_init(&w->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -819,7 +840,7 @@ void commit_worker_touch(struct commit_worker *w)
     if (!w)
         return;
     pthread_mutex_lock(&w->mu);
-    w->last_activity = mono_ms();
+    w->last_activity = sched_now(w);
     pthread_mutex_unlock(&w->mu);
 }
 
@@ -828,7 +849,7 @@ void commit_worker_notify(struct commit_worker *w)
     if (!w)
         return;
     pthread_mutex_lock(&w->mu);
-    w->last_activity = mono_ms();
+    w->last_activity = sched_now(w);
     pthread_cond_broadcast(&w->wake);
     pthread_mutex_unlock(&w->mu);
 }
@@ -863,6 +884,22 @@ void commit_worker_request_flush(struct commit_worker *w)
         pthread_cond_broadcast(&w->wake);
     }
     pthread_mutex_unlock(&w->mu);
+}
+
+int commit_worker_kick(struct commit_worker *w, unsigned timeout_ms)
+{
+    if (!w)
+        return 0;
+    pthread_mutex_lock(&w->mu);
+    uint64_t my = ++w->kick_req;
+    pthread_cond_broadcast(&w->wake);
+    struct timespec ts = deadline_in(timeout_ms);
+    int rc = 0;
+    while (w->kick_done < my && !w->exited && rc == 0)
+        rc = pthread_cond_timedwait(&w->done, &w->mu, &ts);
+    int result = w->kick_done >= my || w->exited ? 0 : -ETIMEDOUT;
+    pthread_mutex_unlock(&w->mu);
+    return result;
 }
 
 int commit_worker_wait_idle(struct commit_worker *w, unsigned timeout_ms)

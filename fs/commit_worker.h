@@ -92,6 +92,13 @@ struct commit_worker_config {
     const char *summary;      /* commit title; NULL = COMMIT_DEFAULT_SUMMARY */
     unsigned progress_s;      /* an upload progress log line this often (0 = none) */
     struct commit_worker_hooks hooks;
+    /* The clocks of the schedule; NULL = the system's.  Tests inject fake
+     * ones to step time instead of sleeping (then commit_worker_kick after
+     * each step).  now_ms: monotonic ms (quiet period, backoff); wall_ms:
+     * unix ms (the window counts from the pending changes' unix times). */
+    int64_t (*now_ms)(void *clock_ctx);
+    int64_t (*wall_ms)(void *clock_ctx);
+    void *clock_ctx;
 };
 
 struct commit_worker;
@@ -122,6 +129,10 @@ int commit_worker_flush(struct commit_worker *w, unsigned timeout_ms);
 /* Ask for a commit now without waiting for it (fsync of a directory: the
  * kernel holds the directory's lock while the request runs). */
 void commit_worker_request_flush(struct commit_worker *w);
+/* Make the worker look at its schedule again now (an injected clock moved)
+ * and wait, at most timeout_ms, until it has: it is waiting again, and an
+ * attempt the new time started has finished.  0 or -ETIMEDOUT. */
+int commit_worker_kick(struct commit_worker *w, unsigned timeout_ms);
 /* Wait until no attempt is in flight (a rename of a file being committed
  * waits for it).  0 or -ETIMEDOUT. */
 int commit_worker_wait_idle(struct commit_worker *w, unsigned timeout_ms);

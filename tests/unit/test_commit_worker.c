@@ -2,7 +2,9 @@
  * (fake_hub.c): batching, debounce vs window, 412 rebase, failures kept
  * and retried, restart resume without double commits, LFS reuse on
  * rename, local renames, folder delete + re-create, derived listings,
- * staged bytes of a large commit moved into the block cache. */
+ * staged bytes of a large commit moved into the block cache.  The schedule
+ * (quiet period, window) is checked on a fake clock the test steps: no
+ * assertion depends on how fast this machine runs. */
 #include "../../fs/commit_worker.h"
 #include "../../fs/pending.h"
 #include "../../fs/staging.h"
@@ -16,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +35,33 @@ static struct pending *pend;
 static struct fake_hub fh;
 static struct hub_ops ops;
 static struct blocks *cache; /* given to workers started while set */
+
+/* The fake clocks of the schedule tests: monotonic ms, and unix ms =
+ * fake_wall_base + fake_now.  A base of 0 puts the fake unix time in 1970,
+ * so the window (counted from the pending changes' real unix times) cannot
+ * end: only the quiet period can trigger a commit. */
+static _Atomic int64_t fake_now;
+static _Atomic int64_t fake_wall_base;
+
+static int64_t fake_mono_ms(void *ctx)
+{
+    (void)ctx;
+    return atomic_load(&fake_now);
+}
+
+static int64_t fake_wall_ms(void *ctx)
+{
+    (void)ctx;
+    return atomic_load(&fake_wall_base) + atomic_load(&fake_now);
+}
+
+/* Steps the fake clock and returns once the worker has looked at its
+ * schedule at the new time (and finished any commit that started). */
+static void advance(struct commit_worker *w, int64_t ms)
+{
+    atomic_fetch_add(&fake_now, ms);
+    CHECK(commit_worker_kick(w, 10000) == 0);
+}
 
 static int64_t now_ms(void)
 {
@@ -91,7 +121,7 @@ static int stage(const char *path, const char *content, char *stg_path_out)
     return pending_add_file(pend, path, p, len);
 }
 
-static struct commit_worker *start(unsigned delay, unsigned window)
+static struct commit_worker *start_with(unsigned delay, unsigned window, bool fake_clock)
 {
     struct commit_worker_config cfg = {
         .hub = ops,
@@ -107,11 +137,26 @@ static struct commit_worker *start(unsigned delay, unsigned window)
         .window_ms = window,
         .retry_min_ms = 50,
         .retry_max_ms = 200,
+        .now_ms = fake_clock ? fake_mono_ms : NULL,
+        .wall_ms = fake_clock ? fake_wall_ms : NULL,
     };
     struct commit_worker *w = NULL;
     if (commit_worker_start(&cfg, &w) < 0)
         return NULL;
     return w;
+}
+
+static struct commit_worker *start(unsigned delay, unsigned window)
+{
+    return start_with(delay, window, false);
+}
+
+/* A worker on the fake clocks, at fake time 0 (window disabled, see above). */
+static struct commit_worker *start_fake(unsigned delay, unsigned window)
+{
+    atomic_store(&fake_now, 0);
+    atomic_store(&fake_wall_base, 0);
+    return start_with(delay, window, true);
 }
 
 static const struct fake_commit_rec *last_commit(void)
@@ -144,23 +189,25 @@ static void reopen_pending(void)
 
 static void test_batching(void)
 {
-    struct commit_worker *w = start(200, 10000);
+    struct commit_worker *w = start_fake(200, 10000);
     CHECK(w != NULL);
     char s0[PATH_MAX];
     CHECK(stage("cfg/config.json", "{\"a\": 1}\n", s0) == 0);
     commit_worker_notify(w);
+    bool held_back = true;
     for (int i = 1; i < 5; i++) {
         char path[64], body[64];
         snprintf(path, sizeof(path), "cfg/file%d.txt", i);
         snprintf(body, sizeof(body), "content %d\n", i);
+        advance(w, 150); /* inside the quiet period of the previous close */
+        held_back &= fake_hub_our_commits(&fh) == 0;
         CHECK(stage(path, body, NULL) == 0);
         commit_worker_notify(w);
-        sleep_ms(50); /* well inside the quiet period */
     }
-    CHECK(fake_hub_our_commits(&fh) == 0);
-    CHECK(wait_commits(1, 3000) >= 0);
-    CHECK(wait_idle_pending(3000));
-    sleep_ms(300);
+    CHECK(held_back); /* 600 ms of closes 150 ms apart: never quiet for 200 ms */
+    advance(w, 199);
+    CHECK(fake_hub_our_commits(&fh) == 0); /* 1 ms of the quiet period left */
+    advance(w, 1);
     CHECK(fake_hub_our_commits(&fh) == 1); /* five closes, one commit */
     const struct fake_commit_rec *c = last_commit();
     CHECK(c && c->n_ops == 5);
@@ -180,34 +227,46 @@ static void test_batching(void)
     CHECK(commit_worker_stop(w, 2000) == 0);
 }
 
+/* Fake unix time = the second the oldest pending change was made + fake_now
+ * (pending changes carry real unix seconds). */
+static void window_from_oldest(void)
+{
+    struct pending_stats ps;
+    pending_get_stats(pend, &ps);
+    CHECK(ps.oldest > 0);
+    atomic_store(&fake_wall_base, ps.oldest * 1000 - atomic_load(&fake_now));
+}
+
 static void test_debounce_vs_window(void)
 {
     int before = fake_hub_our_commits(&fh);
     /* quiet period 400 ms, window 1.5 s; activity every 100 ms never lets
      * the mount be quiet, so only the window can trigger the commit */
-    struct commit_worker *w = start(400, 1500);
+    struct commit_worker *w = start_fake(400, 1500);
+    CHECK(w != NULL);
     CHECK(stage("busy.txt", "x\n", NULL) == 0);
-    commit_worker_notify(w);
-    int64_t t0 = now_ms();
-    int64_t committed_at = -1;
-    while (now_ms() - t0 < 4000) {
-        commit_worker_touch(w);
-        if (fake_hub_our_commits(&fh) > before) {
-            committed_at = now_ms() - t0;
-            break;
-        }
-        sleep_ms(100);
+    window_from_oldest();
+    bool held_back = true;
+    for (int t = 0; t < 1400; t += 100) {
+        commit_worker_notify(w);
+        advance(w, 100);
+        held_back &= fake_hub_our_commits(&fh) == before;
     }
-    /* created_at has 1 s resolution: the window fires 0.5..1.5 s after */
-    CHECK(committed_at >= 400 && committed_at <= 2700);
+    CHECK(held_back); /* 1.4 s of activity, window not over: no commit */
+    commit_worker_notify(w);
+    advance(w, 100); /* 1.5 s: the window is over, activity or not */
+    CHECK(fake_hub_our_commits(&fh) == before + 1);
 
-    /* the quiet period alone: no activity after the close */
+    /* the quiet period alone: no activity after the close (window off) */
+    atomic_store(&fake_wall_base, 0);
     before = fake_hub_our_commits(&fh);
     CHECK(stage("quiet.txt", "q\n", NULL) == 0);
     commit_worker_notify(w);
-    sleep_ms(150);
+    advance(w, 399);
     CHECK(fake_hub_our_commits(&fh) == before); /* not before the quiet period */
-    CHECK(wait_commits(before + 1, 2000) >= 0);
+    advance(w, 1);
+    CHECK(fake_hub_our_commits(&fh) == before + 1);
+    CHECK(file_is("quiet.txt", "q\n"));
     CHECK(commit_worker_stop(w, 2000) == 0);
 }
 
