@@ -183,6 +183,10 @@ static enum hop_result hop_perform(struct hub_client *hc, CURL *h, const struct 
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &c);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &c);
+    /* Content arrives in reads of up to 512 KiB instead of libcurl's 16 KiB:
+     * fewer callbacks and copies per byte of a cold sequential read. */
+    if (req->kind == HUB_REQ_CONTENT)
+        curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 512L * 1024L);
 
     /* "Expect:" turns off 100-continue: one round trip less per upload. */
     if (!(hdrs = curl_slist_append(NULL, "Expect:")))
