@@ -253,7 +253,9 @@ fi
 # Every unit test, then a slice of the integration tests with the ASan
 # daemon (conftest.py runs $HUBMOUNT_BIN and fails a test whose daemon
 # printed a sanitizer report or did not exit 0 — LeakSanitizer makes it
-# exit non-zero).  The slice: reads, errors, a write + commit, retries.
+# exit non-zero).  The slice: reads, errors, writes + commits (a commit of
+# 64+ files imports staged bytes on two threads), retries, listings racing
+# commits, repo mounts of a namespace closed and reopened.
 ASAN_SLICE=(
     "test_read_every_file_and_cp_r"
     "test_missing_paths_are_enoent"
@@ -283,6 +285,10 @@ ASAN_SLICE=(
     "test_fsync_during_faults_does_not_fail"
     "test_kill_9_at_each_stage and commit_sent"
     "test_token_never_leaves_the_process"
+    "test_rsync_many_small_and_two_large"
+    "test_idle_repo_mounts_are_closed_and_reopen"
+    "test_listing_while_our_commits_land"
+    "test_listing_of_directories_made_here_while_they_are_committed"
 )
 # The -k expression; run_pytest --require checks that each term matched a test.
 ASAN_K=""
