@@ -445,7 +445,9 @@ out:
     return ret;
 }
 
-int node_set_local(struct node_table *t, fuse_ino_t ino, const struct node_local *l)
+/* node_set_local, or with `guarded` node_set_local_since */
+static int switch_to_local(struct node_table *t, fuse_ino_t ino, const struct node_local *l,
+                           bool guarded, uint64_t since)
 {
     int ret = 0;
     pthread_mutex_lock(&t->lock);
@@ -454,6 +456,8 @@ int node_set_local(struct node_table *t, fuse_ino_t ino, const struct node_local
         ret = -ESTALE;
     else if (n->ino == t->root_ino)
         ret = -EINVAL;
+    else if (guarded && (n->kind != NODE_LOCAL || newer_than(t, n, since)))
+        ret = -EAGAIN;
     else {
         set_local(n, l);
         n->switched = ++t->stamp;
@@ -462,24 +466,15 @@ int node_set_local(struct node_table *t, fuse_ino_t ino, const struct node_local
     return ret;
 }
 
+int node_set_local(struct node_table *t, fuse_ino_t ino, const struct node_local *l)
+{
+    return switch_to_local(t, ino, l, false, 0);
+}
+
 int node_set_local_since(struct node_table *t, fuse_ino_t ino, const struct node_local *l,
                          uint64_t since)
 {
-    int ret = 0;
-    pthread_mutex_lock(&t->lock);
-    struct node *n = find_ino(t, ino);
-    if (!n)
-        ret = -ESTALE;
-    else if (n->ino == t->root_ino)
-        ret = -EINVAL;
-    else if (n->kind != NODE_LOCAL || newer_than(t, n, since))
-        ret = -EAGAIN;
-    else {
-        set_local(n, l);
-        n->switched = ++t->stamp;
-    }
-    pthread_mutex_unlock(&t->lock);
-    return ret;
+    return switch_to_local(t, ino, l, true, since);
 }
 
 int node_set_remote(struct node_table *t, fuse_ino_t ino, const struct hub_entry *e,
