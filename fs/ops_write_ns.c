@@ -482,6 +482,23 @@ static int keep_to_move(struct hm_write *hw, const char *src, const char *dst,
     return 0;
 }
 
+/* True when a folder delete is pending at `path` itself, not only above it:
+ * a folder of the commit deleted here (renamed away) and made again. */
+static bool deleted_folder_at(struct hm_write *hw, const char *path)
+{
+    if (!pending_under_deleted_folder(hw->pending, path))
+        return false;
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return true;
+    char *parent = strndup(path, (size_t)(slash - path));
+    if (!parent)
+        return false;
+    bool above = pending_under_deleted_folder(hw->pending, parent);
+    free(parent);
+    return !above;
+}
+
 static int rename_dir(struct hm_write *hw, const char *src, const char *dst, bool remote_src,
                       const char *commit)
 {
@@ -547,8 +564,11 @@ static int rename_dir(struct hm_write *hw, const char *src, const char *dst, boo
     }
     pthread_mutex_unlock(&hw->mu);
     /* a deletedFolder when the Hub has src, or an attempt in flight is
-     * putting files there */
-    r = delete_src(hw, src, true, remote_src, commit);
+     * putting files there.  Also when src is a folder of the commit that was
+     * renamed away and back: resolving finds it hidden (not remote) by the
+     * delete recorded then, and a delete of src without remote_exists would
+     * drop that one and record none, so the commit's files at src came back. */
+    r = delete_src(hw, src, true, remote_src || deleted_folder_at(hw, src), commit);
     if (r == 0) {
         (void)overlay_rename(ms->meta, ms->repo_key, ms->revision, src, dst);
         /* keep dst a directory of the view even if src had no files */
