@@ -411,25 +411,33 @@ static int dir_load_once(struct mount_state *ms, const struct node_info *ni,
  * then drops the pending rows it carried: the old commit's tree (or, for a
  * directory still seen as local, no tree at all) with the new pending set
  * would show a file deleted here as present again and miss a file created
- * here.  So list again, with the node read afresh, when the commit or any
- * node's kind moved meanwhile; after a few moves (a busy branch polled
- * often) the last listing is as good as any. */
+ * here.  So list again, with the node read afresh, when the commit moved
+ * or this directory's node changed kind meanwhile (other nodes switch at
+ * every write: they don't matter here); after a few moves (a busy branch
+ * polled often) the last listing is as good as any. */
 static int dir_load(struct mount_state *ms, fuse_ino_t ino, struct hm_dir_fh *d)
 {
     for (int tries = 0;; tries++) {
-        uint64_t since = node_stamp(ms->nodes);
         struct node_info ni;
         int ret = node_get(ms->nodes, ino, &ni);
         if (ret < 0)
             return ret;
         dir_items_clear(d);
         ret = dir_load_once(ms, &ni, d);
+        enum node_kind kind = ni.kind;
         node_info_clear(&ni);
+        if (ret < 0 || tries == 4)
+            return ret;
         char now[HUB_SHA1_HEX];
         ms_commit_get(ms, now, NULL);
-        bool moved = strcmp(now, d->commit) != 0 || node_stamp(ms->nodes) != since;
-        if (ret < 0 || !moved || tries == 4)
-            return ret;
+        bool moved = strcmp(now, d->commit) != 0;
+        if (!moved) {
+            int gr = node_get(ms->nodes, ino, &ni);
+            moved = gr < 0 || ni.kind != kind;
+            node_info_clear(&ni);
+        }
+        if (!moved)
+            return 0;
     }
 }
 
