@@ -522,12 +522,17 @@ int blocks_import_file(struct blocks *bc, const char *key, const char *path)
         if (rc == 0)
             rc = blocks_insert(bc, o);
     }
-    pthread_mutex_unlock(&bc->mu);
-    if (rc) {
-        bobj_free(o);
+    if (rc && !blocks_find(bc, key)) {
+        /* the map we may have written names nothing now; under the lock and
+         * only then, so the map of a put or import of the same key that
+         * succeeded meanwhile stays */
         char mpath[4300];
         if (blocks_path(bc, key, ".map", mpath, sizeof(mpath)) == 0)
             unlink(mpath);
+    }
+    pthread_mutex_unlock(&bc->mu);
+    if (rc) {
+        bobj_free(o);
         if (renamed && rename(tmp, path) != 0) /* give the caller its file back */
             hm_warn("blocks: import of %s failed and %s is lost: %s", key, path,
                     strerror(errno));
