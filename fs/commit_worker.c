@@ -684,6 +684,10 @@ static void *worker_main(void *arg)
                 w->kick_done = kicks;
                 pthread_cond_broadcast(&w->done);
             }
+            /* a kick that came while the lock was dropped above signalled
+             * nobody: look at the schedule again for it instead of waiting */
+            if (w->kick_req != kicks)
+                continue;
             /* With an injected clock a timed wait only re-reads it: the
              * kick after each step is what wakes the worker. */
             if (wait_ms < 0) {
