@@ -29,12 +29,14 @@
 #include "log.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define BS ((uint64_t)BLOCKS_SIZE)
@@ -47,6 +49,7 @@
  * buffers in flight (peak RSS ~80-120 MiB for a 256-512 MiB cold read
  * against ~60 MiB with the pool). */
 #define POOL_BUFS (READER_WORKERS + 2)
+#define POOL_IDLE_S 5 /* idle buffers go back to the system after this quiet */
 #define POOL_BUF_SIZE (READER_CHUNK > READER_MAX_SYNC ? READER_CHUNK : READER_MAX_SYNC)
 
 enum hs_verdict { HS_OPEN = 0, HS_MATCH, HS_MISMATCH, HS_GAVE_UP };
@@ -520,8 +523,24 @@ static void *worker_main(void *arg)
     struct reader *r = arg;
     pthread_mutex_lock(&r->lock);
     for (;;) {
-        while (!r->stop && !r->qhead)
-            pthread_cond_wait(&r->work_cv, &r->lock);
+        while (!r->stop && !r->qhead) {
+            if (r->n_pool == 0) {
+                pthread_cond_wait(&r->work_cv, &r->lock);
+                continue;
+            }
+            /* The pool serves a run of reads; between runs it would hold
+             * up to POOL_BUFS x 4 MiB per mounted repo for good. */
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += POOL_IDLE_S;
+            if (pthread_cond_timedwait(&r->work_cv, &r->lock, &ts) == ETIMEDOUT && !r->qhead &&
+                r->n_pool > 0) {
+                while (r->n_pool > 0)
+                    free(r->pool[--r->n_pool]);
+                /* glibc keeps freed 4 MiB chunks in its arenas; give them back */
+                malloc_trim(0);
+            }
+        }
         if (r->stop)
             break;
         struct fetch *fe = r->qhead;
