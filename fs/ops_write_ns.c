@@ -109,11 +109,22 @@ int hw_dir_nonempty(struct hm_write *hw, const char *path, bool *nonempty)
         return 0;
     if (r < 0)
         return r;
-    for (size_t i = 0; i < l.n && !*nonempty; i++)
-        if (pending_stat(hw->pending, l.v[i].path, NULL) != PENDING_DELETED)
+    for (size_t i = 0; i < l.n && !*nonempty && r == 0; i++) {
+        if (pending_stat(hw->pending, l.v[i].path, NULL) != PENDING_DELETED) {
             *nonempty = true;
+            continue;
+        }
+        /* deleted here, but a directory may have been made at its name: the
+         * list hook leaves a directory where the commit has an entry to the
+         * read path, so it was not among the local children above */
+        int kind = 0;
+        bool remote_here;
+        r = hw_resolve(hw, l.v[i].path, &kind, &remote_here, NULL);
+        if (r == 0 && kind)
+            *nonempty = true;
+    }
     hub_entries_free(&l);
-    return 0;
+    return r;
 }
 
 void hw_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
