@@ -343,7 +343,9 @@ static int hook_list(void *ctx, const char *dir,
         }
         free(p);
     }
-    /* directories made by mkdir that the Hub does not have */
+    /* directories made by mkdir that the Hub does not have as a folder (a
+     * FILE of the commit at that name was deleted here: the directory made
+     * in its place is ours to list, the read path would show the file) */
     for (size_t i = 0; i < ov.n && ret == 0; i++) {
         struct overlay_entry *o = &ov.v[i];
         if (!o->is_dir)
@@ -351,8 +353,10 @@ static int hook_list(void *ctx, const char *dir,
         struct hub_entry e;
         if (!pending_under_deleted_folder(hw->pending, o->path) &&
             remote_entry(hw, o->path, &e) == 0) {
+            bool folder = e.is_dir;
             meta_entry_clear(&e);
-            continue;
+            if (folder)
+                continue;
         }
         struct node_local l = {.is_dir = true};
         if (o->fields & OVERLAY_MODE)

@@ -820,3 +820,26 @@ def test_empty_dirs_stay_on_this_machine_difference(hub, repo_name, mount, tmp_p
     assert os.path.isdir(again.p("new/empty")) and os.path.isdir(again.p("e"))
     other = mount(repo_name, opts=SLOW)  # another machine: the Hub has no empty folders
     assert not os.path.exists(other.p("new")) and not os.path.exists(other.p("e"))
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("where", ["c.txt", "d/sub/y.txt"])
+def test_directory_made_where_a_committed_file_was_deleted(m, where):
+    """unlink of a committed file, then mkdir at its name: listings show a directory there
+    (they showed the commit's file, while a lookup said directory), before and after the
+    commit, and the Hub ends with the directory's file, not the old one."""
+    os.unlink(m.p(where))
+    os.mkdir(m.p(where))
+    parent, name = os.path.split(m.p(where))
+    entries = {e.name: e for e in os.scandir(parent)}
+    assert name in entries and entries[name].is_dir(follow_symlinks=False)
+    assert os.listdir(m.p(where)) == []
+    write(m.p(where, "inner.txt"), b"inner\n")
+    entries = {e.name: e for e in os.scandir(parent)}
+    assert entries[name].is_dir(follow_symlinks=False)
+    assert os.listdir(m.p(where)) == ["inner.txt"]
+    sync(m)
+    entries = {e.name: e for e in os.scandir(parent)}
+    assert entries[name].is_dir(follow_symlinks=False)
+    assert os.listdir(m.p(where)) == ["inner.txt"]
+    assert_hub_matches_mount(m)
