@@ -267,6 +267,15 @@ def run_hubmount(emu, tmp_path, tmp_home):
     return run
 
 
+def fsync_dir(path):
+    """fsync of a directory (on a hubmount mount: asks for a commit now, does not wait)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def sha256_file(path, bufsize=1 << 20):
     import hashlib
     h = hashlib.sha256()

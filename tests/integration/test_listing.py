@@ -14,7 +14,7 @@ import threading
 
 import pytest
 
-from conftest import HUBMOUNT
+from conftest import HUBMOUNT, fsync_dir
 
 N = 60
 # Commits only when asked (fsync of a directory asks for one now, without waiting).
@@ -71,14 +71,6 @@ class Lister(threading.Thread):
                                 % (os.path.basename(path), sorted(must - names)))
 
 
-def ask_commit(path):
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def sync(m):
     r = subprocess.run([HUBMOUNT, "sync", m.path], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -100,7 +92,7 @@ def test_listing_while_our_commits_land(hub, repo_name, mount):
             with open(m.p("new%02d.txt" % i), "wb") as f:
                 f.write(b"new %d\n" % i)
             lister.update(must=["new%02d.txt" % i])
-            ask_commit(m.path)
+            fsync_dir(m.path)
             if i % 10 == 9:
                 sync(m)
         sync(m)
@@ -131,7 +123,7 @@ def test_listing_of_directories_made_here_while_they_are_committed(hub, repo_nam
             with open(os.path.join(d, "f.txt"), "wb") as f:
                 f.write(b"%d\n" % i)
             lister.watch(d, ["f.txt"])
-            ask_commit(m.path)
+            fsync_dir(m.path)
             sync(m)  # the lister keeps listing while the commit lands
     finally:
         lister.stop.set()

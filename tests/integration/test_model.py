@@ -40,8 +40,8 @@ from hypothesis import HealthCheck, Phase, Verbosity, settings, strategies as st
 from hypothesis.stateful import (RuleBasedStateMachine, initialize, rule,  # noqa: E402
                                  run_state_machine_as_test)
 
-from conftest import (HUBMOUNT, TOKENS, Client, Mount, daemon_env, seeded_bytes,  # noqa: E402
-                      wait_mounted)
+from conftest import (HUBMOUNT, TOKENS, Client, Mount, daemon_env, fsync_dir,  # noqa: E402
+                      seeded_bytes, wait_mounted)
 
 EXAMPLES = int(os.environ.get("HUBMOUNT_MODEL_EXAMPLES", "0") or 0)
 STEPS = int(os.environ.get("HUBMOUNT_MODEL_STEPS", "0") or 0)
@@ -410,13 +410,8 @@ class HubModel(RuleBasedStateMachine):
     @rule(path=path_st)
     def fsync_dir(self, path):
         """fsync of a directory: asks for a commit, does not wait."""
-        def go(p):
-            fd = os.open(p, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        self.both("fsync dir %s" % path, lambda: go(self.m(path)), lambda: go(self.r(path)))
+        self.both("fsync dir %s" % path, lambda: fsync_dir(self.m(path)),
+                  lambda: fsync_dir(self.r(path)))
         self.check()
 
     @rule(slot=slot_st)
