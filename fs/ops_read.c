@@ -380,7 +380,16 @@ static int dir_load_once(struct mount_state *ms, const struct node_info *ni,
 {
     int ret = 0;
     ms_commit_get(ms, d->commit, NULL);
-    if (ni->kind == NODE_REMOTE) {
+    bool remote = ni->kind == NODE_REMOTE, was_local = false;
+    if (!remote && ms->hooks.lookup) {
+        /* A directory made here stays a local node after the commit that
+         * put files in it when the commit worker could not read the new
+         * commit's entries (paths-info failed for good); the write path
+         * no longer calls it local then, and its files are the commit's. */
+        struct node_local l;
+        remote = was_local = ms->hooks.lookup(ms->hooks.ctx, ni->path, &l) == -EAGAIN;
+    }
+    if (remote) {
         struct hub_entries list;
         ret = tree_list(ms, d->commit, ni->path, &list);
         if (ret == 0) {
@@ -396,8 +405,8 @@ static int dir_load_once(struct mount_state *ms, const struct node_info *ni,
                 }
             }
             hub_entries_free(&list);
-        } else if (ret == -ENOENT && ms->hooks.list) {
-            ret = 0; /* may still exist locally */
+        } else if ((ret == -ENOENT || was_local) && ms->hooks.list) {
+            ret = 0; /* may still exist locally (a local node lists as before) */
         }
     }
     if (ret == 0 && ms->hooks.list)

@@ -133,3 +133,25 @@ def test_listing_of_directories_made_here_while_they_are_committed(hub, repo_nam
     files = hub.state(repo_name)["files"]
     assert sorted(p for p in files if p.startswith("made")) == \
         ["made%02d/f.txt" % i for i in range(20)]
+
+
+@pytest.mark.timeout(120)
+def test_directory_made_here_lists_its_files_when_paths_info_failed_after_the_commit(
+        hub, repo_name, mount):
+    """After a commit the worker asks paths-info of the new commit to turn directories made
+    here into directories of the commit.  When that request fails for good (the commit is on
+    the Hub all the same), such a directory must still list its committed files, at once or
+    once the Hub answers again — not list empty until the kernel forgets it."""
+    hub.seed(repo_name, files={"seed.txt": b"seed\n"})
+    m = mount(repo_name, opts=OPTS, allow=[r"paths-info", r"listings"])
+    os.mkdir(m.p("made"))
+    with open(m.p("made", "f.txt"), "wb") as f:
+        f.write(b"made here\n")
+    assert os.listdir(m.p("made")) == ["f.txt"]
+    hub.add_faults({"path": "/paths-info/", "action": "status", "status": 500, "count": 1000})
+    sync(m)
+    hub.clear_faults()
+    assert hub.state(repo_name)["files"]["made/f.txt"]["size"] == 10
+    assert os.listdir(m.p("made")) == ["f.txt"]
+    with open(m.p("made", "f.txt"), "rb") as f:
+        assert f.read() == b"made here\n"
