@@ -59,7 +59,7 @@ int hub_preupload_apply(const json_t *res, struct commit_file *files, size_t n)
  * error}]}: takes references to the actions of the matching files (which
  * the caller releases); an object refused with "error" fails the batch
  * with that errno (never 0). */
-int hub_lfs_batch_apply(const json_t *res, struct commit_file **todo, size_t n)
+int hub_lfs_batch_apply(const json_t *res, struct commit_file **batch_files, size_t n)
     __attribute__((warn_unused_result));
 
 /* One part of a multipart upload: PUT [off, off+len) of the file to url

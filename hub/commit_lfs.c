@@ -22,7 +22,7 @@
 #define LFS_MAX_PARTS 100000
 #define LFS_ETAG_MAX 160
 
-int hub_lfs_batch_apply(const json_t *res, struct commit_file **todo, size_t n)
+int hub_lfs_batch_apply(const json_t *res, struct commit_file **batch_files, size_t n)
 {
     const json_t *robjs = json_object_get(res, "objects");
     if (!json_is_array(robjs))
@@ -48,19 +48,19 @@ int hub_lfs_batch_apply(const json_t *res, struct commit_file **todo, size_t n)
         json_t *up = json_object_get(actions, "upload");
         json_t *ver = json_object_get(actions, "verify");
         for (size_t i = 0; i < n; i++) {
-            if (strcasecmp(todo[i]->sha256, oid) != 0)
+            if (strcasecmp(batch_files[i]->sha256, oid) != 0)
                 continue;
-            if (json_is_object(up) && !todo[i]->upload)
-                todo[i]->upload = json_incref(up);
-            if (json_is_object(ver) && !todo[i]->verify)
-                todo[i]->verify = json_incref(ver);
+            if (json_is_object(up) && !batch_files[i]->upload)
+                batch_files[i]->upload = json_incref(up);
+            if (json_is_object(ver) && !batch_files[i]->verify)
+                batch_files[i]->verify = json_incref(ver);
         }
     }
     return 0;
 }
 
 static int batch_request(struct hub_client *hc, const char *url, const char *branch,
-                         struct commit_file **todo, size_t n)
+                         struct commit_file **batch_files, size_t n)
 {
     int rc = -ENOMEM;
     char *body = NULL;
@@ -72,8 +72,8 @@ static int batch_request(struct hub_client *hc, const char *url, const char *bra
     if (!root || !objs)
         goto out;
     for (size_t i = 0; i < n; i++) {
-        json_t *o = json_pack("{s:s, s:I}", "oid", todo[i]->sha256, "size",
-                              (json_int_t)todo[i]->size);
+        json_t *o = json_pack("{s:s, s:I}", "oid", batch_files[i]->sha256, "size",
+                              (json_int_t)batch_files[i]->size);
         if (!o || json_array_append_new(objs, o))
             goto out;
     }
@@ -88,7 +88,7 @@ static int batch_request(struct hub_client *hc, const char *url, const char *bra
     if (rc || (rc = hub_http_errno(&resp, HUB_REQ_WRITE)))
         goto out;
     res = hub_http_json(&resp);
-    rc = hub_lfs_batch_apply(res, todo, n);
+    rc = hub_lfs_batch_apply(res, batch_files, n);
 out:
     if (have_resp)
         hub_http_resp_free(&resp);
@@ -401,17 +401,17 @@ int hub_commit_lfs(struct hub_client *hc, const struct hub_source *src, const ch
                    struct commit_file *files, size_t n)
 {
     struct hub_buf url = HUB_BUF_INIT(8192);
-    struct commit_file **todo = calloc(n ? n : 1, sizeof(*todo));
+    struct commit_file **batch_files = calloc(n ? n : 1, sizeof(*batch_files));
     size_t nt = 0, nj = 0;
-    int rc = todo ? hub_url_lfs_batch(&url, hc->endpoint, src) : -ENOMEM;
+    int rc = batch_files ? hub_url_lfs_batch(&url, hc->endpoint, src) : -ENOMEM;
     if (rc)
         goto out;
     for (size_t i = 0; i < n; i++)
         if (files[i].lfs && !files[i].skip)
-            todo[nt++] = &files[i];
+            batch_files[nt++] = &files[i];
     for (size_t i = 0; rc == 0 && i < nt; i += LFS_BATCH) {
         size_t k = nt - i < LFS_BATCH ? nt - i : LFS_BATCH;
-        rc = batch_request(hc, url.p, branch, todo + i, k);
+        rc = batch_request(hc, url.p, branch, batch_files + i, k);
     }
     if (rc)
         goto out;
@@ -419,14 +419,14 @@ int hub_commit_lfs(struct hub_client *hc, const struct hub_source *src, const ch
     for (size_t i = 0; i < nt; i++) {
         bool dup = false;
         for (size_t j = 0; j < nj; j++)
-            if (strcmp(todo[j]->sha256, todo[i]->sha256) == 0)
+            if (strcmp(batch_files[j]->sha256, batch_files[i]->sha256) == 0)
                 dup = true;
-        if (todo[i]->upload && !dup)
-            todo[nj++] = todo[i];
+        if (batch_files[i]->upload && !dup)
+            batch_files[nj++] = batch_files[i];
     }
-    rc = nj ? run_uploads(hc, todo, nj) : 0;
+    rc = nj ? run_uploads(hc, batch_files, nj) : 0;
 out:
-    free(todo);
+    free(batch_files);
     hub_buf_free(&url);
     return rc;
 }
