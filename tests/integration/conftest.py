@@ -77,13 +77,18 @@ def pytest_runtest_makereport(item, call):
     setattr(item, "hm_" + call.when, outcome)
 
 
-@pytest.fixture(scope="session")
-def emu():
+def running_emulator():
+    """A started emulator for a fixture to yield from (stopped when the fixture ends)."""
     if not os.path.exists(HUBMOUNT):
         pytest.fail("%s is missing: build first (ninja -C build)" % HUBMOUNT)
     e = Emulator(config=CONFIG).start()
     yield e
     e.cleanup()
+
+
+@pytest.fixture(scope="session")
+def emu():
+    yield from running_emulator()
 
 
 @pytest.fixture

@@ -14,10 +14,10 @@ import time
 
 import pytest
 
-from conftest import CONFIG, HUBMOUNT, SANITIZED, TOKENS, Client, Emulator, seeded_bytes, \
+from conftest import HUBMOUNT, SANITIZED, TOKENS, Client, running_emulator, seeded_bytes, \
     wait_until
 from relhelp import MiB, Watchdog, commits_after, head, hub_matches, hub_mismatches, \
-    make_tree, read, rule_consumed, sha256, vm_hwm_kib, wait_hub, write
+    make_tree, read, rule_consumed, vm_hwm_kib, wait_hub, write
 
 FAST = ["commit_delay=1", "commit_window=10", "poll=0"]
 
@@ -39,11 +39,7 @@ FAULT_ALLOW = [r"not committed: .*kept, will retry"]
 
 @pytest.fixture(scope="module")
 def emu():
-    if not os.path.exists(HUBMOUNT):
-        pytest.fail("%s is missing: build first (ninja -C build)" % HUBMOUNT)
-    e = Emulator(config=CONFIG).start()
-    yield e
-    e.cleanup()
+    yield from running_emulator()
 
 
 def injected(log):

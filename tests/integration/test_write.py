@@ -3,37 +3,22 @@ loops, in-place changes, renames (LFS objects reused, no upload), deletes, local
 and attributes, read-your-writes, fsync, permissions, crash safety (kill -9) and draining on
 SIGTERM.  Commit counts and content are checked through the emulator's state and log."""
 import errno
-import hashlib
 import json
 import os
 import shutil
 import signal
 import subprocess
-import sys
 
 import pytest
 
 from conftest import HUBMOUNT, TOKENS, seeded_bytes, sha256_file, wait_until
+from relhelp import commits_after, head, read, sha256, write
 
 MiB = 1024 * 1024
 PY = "/usr/bin/python3"
 
 # Fast commits for tests: 1 s quiet period, 30 s window, no polling noise.
 FAST = ["commit_delay=1", "commit_window=30", "poll=0"]
-
-
-def head(hub, repo):
-    return hub.state(repo)["head"]
-
-
-def commits_after(hub, repo, base):
-    """Commits on main newer than `base` (newest first)."""
-    out = []
-    for sha in hub.state(repo)["commits"]:
-        if sha == base:
-            break
-        out.append(sha)
-    return out
 
 
 def files(hub, repo):
@@ -61,20 +46,6 @@ def pending_ops(m):
                        timeout=30)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)["pending"]["operations"]
-
-
-def write(path, data):
-    with open(path, "wb") as f:
-        f.write(data)
-
-
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def sha256(data):
-    return hashlib.sha256(data).hexdigest()
 
 
 def hub_bytes(hub, repo, path):
