@@ -52,7 +52,7 @@ options:
   --deps          install what is missing with scripts/install-deps.sh first
   --reps N        repetitions per figure, medians reported (default $REPS)
   --size MIB      size of the throughput file (default $SIZE_MIB)
-  --files N       files in the listing repo (default $NFILES)
+  --files N       files in the listing repo; 0 skips the listings (default $NFILES)
   --big-size MIB  file read for the peak-RSS figure; 0 skips it (default $BIG_MIB)
   --workdir DIR   where the temporary directory goes (default $WORKBASE)
   --keep          keep the temporary directory
@@ -78,8 +78,8 @@ done
 for v in "$REPS" "$SIZE_MIB" "$NFILES" "$BIG_MIB"; do
     case "$v" in ''|*[!0-9]*) echo "bench-read: not a number: $v" >&2; exit 2 ;; esac
 done
-if [ "$REPS" -lt 1 ] || [ "$SIZE_MIB" -lt 1 ] || [ "$NFILES" -lt 1 ]; then
-    echo "bench-read: --reps, --size and --files must be positive" >&2
+if [ "$REPS" -lt 1 ] || [ "$SIZE_MIB" -lt 1 ]; then
+    echo "bench-read: --reps and --size must be positive" >&2
     exit 2
 fi
 
@@ -189,7 +189,7 @@ SIZE=$((SIZE_MIB * 1024 * 1024))
 log "seeding a ${SIZE_MIB} MiB LFS file and a ${NFILES}-file repo ..."
 printf '{"repo": "acme/bench-big", "lfs_files": {"big.bin": {"size": %d, "seed": 7}}}' "$SIZE" |
     control /__emulator/seed >/dev/null
-"$PY" - "$NFILES" <<'EOF' | control /__emulator/seed >/dev/null
+[ "$NFILES" -eq 0 ] || "$PY" - "$NFILES" <<'EOF' | control /__emulator/seed >/dev/null
 import base64, json, sys
 n = int(sys.argv[1])
 files = {"d%03d/f%05d.txt" % (i // 100, i): base64.b64encode(b"file %d\n" % i).decode()
@@ -331,6 +331,7 @@ TMNT=$W/tmnt
 TCACHE=$W/tcache
 FC=() LC=() FR=() LR=() FW=() LW=()
 for _ in $(seq "$REPS"); do
+    [ "$NFILES" -gt 0 ] || break
     rm -rf "$TCACHE"
     hm_mount acme/bench-tree "$TMNT" "$TCACHE"
     drop_caches
@@ -350,9 +351,12 @@ for _ in $(seq "$REPS"); do
     LW+=("$(time_cmd list_ls "$TMNT")")
     hm_umount "$TMNT"
 done
-hm_mount acme/bench-tree "$TMNT" "$TCACHE"
-NLISTED=$(find "$TMNT" -type f | wc -l)
-hm_umount "$TMNT"
+NLISTED=0
+if [ "$NFILES" -gt 0 ]; then
+    hm_mount acme/bench-tree "$TMNT" "$TCACHE"
+    NLISTED=$(find "$TMNT" -type f | wc -l)
+    hm_umount "$TMNT"
+fi
 
 # peak RSS while reading a big file sequentially
 PEAK_BIG=- BIG_T=-
@@ -410,14 +414,16 @@ if [ -n "$BEFORE" ]; then
         "$(median "${BCB[@]}")" "$(median "${BCC[@]}")"
     printf '  peak RSS (VmHWM) before, cold %s MiB reads: %s MiB\n' "$SIZE_MIB" "$((BPEAK_1G / 1024))"
 fi
-echo
-echo "  ${NFILES}-file repo (${NLISTED} files listed)"
-lrow "find, cold (new mount, empty cache)" "$(median "${FC[@]}")"
-lrow "find, warm remount (metadata cache filled)" "$(median "${FR[@]}")"
-lrow "find, warm (same mount, second run)" "$(median "${FW[@]}")"
-lrow "ls -lR, cold (new mount, empty cache)" "$(median "${LC[@]}")"
-lrow "ls -lR, warm remount (metadata cache filled)" "$(median "${LR[@]}")"
-lrow "ls -lR, warm (same mount, second run; goal < 0.5 s)" "$(median "${LW[@]}")"
+if [ "$NFILES" -gt 0 ]; then
+    echo
+    echo "  ${NFILES}-file repo (${NLISTED} files listed)"
+    lrow "find, cold (new mount, empty cache)" "$(median "${FC[@]}")"
+    lrow "find, warm remount (metadata cache filled)" "$(median "${FR[@]}")"
+    lrow "find, warm (same mount, second run)" "$(median "${FW[@]}")"
+    lrow "ls -lR, cold (new mount, empty cache)" "$(median "${LC[@]}")"
+    lrow "ls -lR, warm remount (metadata cache filled)" "$(median "${LR[@]}")"
+    lrow "ls -lR, warm (same mount, second run; goal < 0.5 s)" "$(median "${LW[@]}")"
+fi
 echo
 lrow "4 KiB read at a cold offset of the ${SIZE_MIB} MiB file" "$(median "${R[@]}")"
 printf '  %-66s %7s KiB\n' "    fetched from the CDN for it" "$(( $(median "${RB[@]}") / 1024 ))"
