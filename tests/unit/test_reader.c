@@ -3,7 +3,8 @@
  * without fetching anything twice, concurrent readers share fetches,
  * verification failure is EIO (and evicts), fetch errors propagate and
  * a later read recovers; the streamed verification sees bad bytes that
- * arrived through read-ahead or sat in the cache before this handle. */
+ * arrived through read-ahead or sat in the cache before this handle;
+ * several threads reading one handle in turn get every byte once. */
 #include "../../fs/reader.h"
 #include "tap.h"
 
@@ -113,6 +114,36 @@ struct par {
     const unsigned char *want;
     int ok;
 };
+
+/* Threads taking 1 MiB reads of one handle in turn, as FUSE threads do. */
+struct turns {
+    struct reader_file *rf;
+    const unsigned char *want;
+    uint64_t size;
+    atomic_ullong next;
+    atomic_int bad, eio;
+};
+
+static void *turn_reader(void *arg)
+{
+    struct turns *t = arg;
+    char *b = malloc(MiB);
+    if (!b)
+        abort();
+    for (;;) {
+        uint64_t off = atomic_fetch_add(&t->next, MiB);
+        if (off >= t->size)
+            break;
+        size_t want = t->size - off < MiB ? (size_t)(t->size - off) : MiB;
+        ssize_t n = reader_read(t->rf, off, MiB, b);
+        if (n == -EIO)
+            atomic_fetch_add(&t->eio, 1);
+        else if (n != (ssize_t)want || memcmp(b, t->want + off, want) != 0)
+            atomic_fetch_add(&t->bad, 1);
+    }
+    free(b);
+    return NULL;
+}
 
 static void *par_reader(void *arg)
 {
@@ -324,6 +355,41 @@ int main(void)
     CHECK(memcmp(buf, kd + 3 * BS, 3 * BS) == 0);
     CHECK(blocks_verify(bc, ke.sha256, k_n, BLOCKS_SHA256) == 0);
     reader_file_free(rf);
+
+    /* 10. a file read whole by 4 threads taking 1 MiB reads in turn: the
+     * reads are served from downloads while those are stored, yet every
+     * byte is right, fetched once, cached, and verified by the time a read
+     * at EOF answers; with bad bytes that read answers EIO */
+    for (int corrupt = 0; corrupt <= 1; corrupt++) {
+        uint64_t t_n = 40 * MiB + 4321;
+        unsigned char *td = pattern(t_n, 11u + (unsigned)corrupt);
+        struct hub_entry te = lfs_entry(td, t_n);
+        fk.data = td;
+        fk.size = t_n;
+        atomic_store(&fk.bytes, 0);
+        atomic_store(&fk.corrupt, corrupt);
+        struct turns tt = {.want = td, .size = t_n};
+        CHECK(reader_file_new(r, "t.bin", "c1", &te, &tt.rf) == 0);
+        pthread_t tth[4];
+        for (int i = 0; i < 4; i++)
+            pthread_create(&tth[i], NULL, turn_reader, &tt);
+        for (int i = 0; i < 4; i++)
+            pthread_join(tth[i], NULL);
+        ssize_t last = reader_read(tt.rf, t_n - 1, 1, buf);
+        if (!corrupt) {
+            CHECK(atomic_load(&tt.bad) == 0 && atomic_load(&tt.eio) == 0);
+            CHECK(last == 1 && (unsigned char)buf[0] == td[t_n - 1]);
+            CHECK(atomic_load(&fk.bytes) == t_n);
+            CHECK(blocks_first_missing(bc, te.sha256, t_n, 0) == -1);
+            CHECK(reader_file_known_good(tt.rf));
+        } else {
+            CHECK(last == -EIO);
+            CHECK(blocks_first_missing(bc, te.sha256, t_n, 0) == 0); /* evicted */
+        }
+        reader_file_free(tt.rf);
+        free(td);
+    }
+    atomic_store(&fk.corrupt, 0);
 
     reader_free(r);
     blocks_close(bc);
