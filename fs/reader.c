@@ -942,7 +942,97 @@ static ssize_t hf_read(int fd, uint64_t off, size_t len, char *buf)
     return (ssize_t)done;
 }
 
+/* ---- answers as iovecs ------------------------------------------------------ */
+
+/* Appends [p, p+n) to the answer, merged with the last piece when adjacent;
+ * false when the iovec array is full. */
+static bool rep_add(struct reader_reply *rep, const char *p, size_t n)
+{
+    if (rep->n > 0) {
+        struct iovec *last = &rep->iov[rep->n - 1];
+        if ((const char *)last->iov_base + last->iov_len == p) {
+            last->iov_len += n;
+            rep->len += n;
+            return true;
+        }
+    }
+    if (rep->n == READER_IOV_MAX)
+        return false;
+    rep->iov[rep->n].iov_base = (void *)(uintptr_t)p;
+    rep->iov[rep->n].iov_len = n;
+    rep->n++;
+    rep->len += n;
+    return true;
+}
+
+static void rep_release(struct reader *r, struct reader_reply *rep)
+{
+    if (rep->n_held == 0)
+        return;
+    pthread_mutex_lock(&r->lock);
+    for (int i = 0; i < rep->n_held; i++)
+        fetch_put(r, rep->held[i]);
+    retained_trim(r);
+    pthread_mutex_unlock(&r->lock);
+    rep->n_held = 0;
+}
+
+/* Copies the answer so far into buf (where its bytes belong) and lets the
+ * downloads go: for the rare read whose pieces outnumber the iovecs. */
+static void rep_flatten(struct reader *r, struct reader_reply *rep, char *buf)
+{
+    size_t at = 0;
+    for (int i = 0; i < rep->n; i++) {
+        if (rep->iov[i].iov_base != buf + at)
+            memcpy(buf + at, rep->iov[i].iov_base, rep->iov[i].iov_len);
+        at += rep->iov[i].iov_len;
+    }
+    rep->iov[0].iov_base = buf;
+    rep->iov[0].iov_len = at;
+    rep->n = at ? 1 : 0;
+    rep_release(r, rep);
+}
+
+/* Bytes at buf + done (already there) join the answer. */
+static void rep_add_buf(struct reader *r, struct reader_reply *rep, char *buf, size_t done,
+                        size_t n)
+{
+    if (!rep_add(rep, buf + done, n)) {
+        rep_flatten(r, rep, buf);
+        (void)rep_add(rep, buf + done, n); /* adjacent to the flattened piece */
+    }
+}
+
+static ssize_t read_common(struct reader_file *f, uint64_t off, size_t len, char *buf,
+                           struct reader_reply *rep);
+
 ssize_t reader_read(struct reader_file *f, uint64_t off, size_t len, char *buf)
+{
+    return read_common(f, off, len, buf, NULL);
+}
+
+ssize_t reader_read_iov(struct reader_file *f, uint64_t off, size_t len, char *buf,
+                        struct reader_reply *rep)
+{
+    memset(rep, 0, sizeof *rep);
+    rep->r = f->r;
+    ssize_t n = read_common(f, off, len, buf, rep);
+    if (n < 0)
+        reader_reply_done(rep);
+    return n;
+}
+
+void reader_reply_done(struct reader_reply *rep)
+{
+    if (rep->r)
+        rep_release(rep->r, rep);
+    rep->n = 0;
+    rep->len = 0;
+}
+
+/* reader_read, and reader_read_iov when rep is not NULL. */
+static ssize_t read_common(struct reader_file *f, uint64_t off, size_t len, char *buf,
+                           struct reader_reply *rep)
 {
     struct reader *r = f->r;
     struct robj *o = f->obj;
@@ -950,8 +1040,12 @@ ssize_t reader_read(struct reader_file *f, uint64_t off, size_t len, char *buf)
         return 0;
     if (len > o->size - off)
         len = (size_t)(o->size - off);
-    if (o->hf_fd >= 0)
-        return hf_read(o->hf_fd, off, len, buf);
+    if (o->hf_fd >= 0) {
+        ssize_t n = hf_read(o->hf_fd, off, len, buf);
+        if (n > 0 && rep)
+            rep_add_buf(r, rep, buf, 0, (size_t)n);
+        return n;
+    }
 
     pthread_mutex_lock(&r->lock);
     bool bad = o->bad || o->hs->verdict == HS_MISMATCH;
@@ -980,6 +1074,8 @@ ssize_t reader_read(struct reader_file *f, uint64_t off, size_t len, char *buf)
             pthread_mutex_unlock(&r->lock);
             n = blocks_get(r->bc, o->key, o->size, pos, buf + done, len - done);
             if (n > 0) {
+                if (rep)
+                    rep_add_buf(r, rep, buf, done, (size_t)n);
                 done += (size_t)n;
                 continue;
             }
@@ -993,6 +1089,8 @@ ssize_t reader_read(struct reader_file *f, uint64_t off, size_t len, char *buf)
             n = blocks_get(r->bc, o->key, o->size, pos, buf + done, len - done);
             if (n > 0) {
                 pthread_mutex_unlock(&r->lock);
+                if (rep)
+                    rep_add_buf(r, rep, buf, done, (size_t)n);
                 done += (size_t)n;
                 continue;
             }
@@ -1034,6 +1132,7 @@ ssize_t reader_read(struct reader_file *f, uint64_t off, size_t len, char *buf)
         }
         /* Done: buf and err no longer change, and our reference keeps buf. */
         size_t m = 0;
+        bool held = false;
         if (fe->err) {
             err = fe->err;
         } else {
@@ -1041,7 +1140,14 @@ ssize_t reader_read(struct reader_file *f, uint64_t off, size_t len, char *buf)
             m = fe->len - start;
             if (m > len - done)
                 m = len - done;
-            memcpy(buf + done, fe->buf + start, m);
+            if (rep && rep->n_held < READER_IOV_MAX && rep_add(rep, fe->buf + start, m)) {
+                rep->held[rep->n_held++] = fe; /* our reference goes with it */
+                held = true;
+            } else {
+                memcpy(buf + done, fe->buf + start, m);
+                if (rep)
+                    rep_add_buf(r, rep, buf, done, m);
+            }
             done += m;
         }
         if (run && !err) {
@@ -1051,7 +1157,10 @@ ssize_t reader_read(struct reader_file *f, uint64_t off, size_t len, char *buf)
         }
         pthread_mutex_lock(&r->lock);
         fe->served += m;
-        fetch_put_n(r, fe, run ? 2 : 1); /* ours, and the executor's if we ran it */
+        /* ours (unless the answer holds it), and the executor's if we ran it */
+        unsigned drop = (held ? 0u : 1u) + (run ? 1u : 0u);
+        if (drop)
+            fetch_put_n(r, fe, drop);
         retained_trim(r);
         pthread_mutex_unlock(&r->lock);
         if (err)
