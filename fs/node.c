@@ -373,6 +373,18 @@ int node_ref_remote_since(struct node_table *t, const char *path, const struct h
         *ino_out = n->ino;
         goto out;
     }
+    if (n && lookups > 0 && n->kind == NODE_LOCAL && !n->is_dir && !e->is_dir) {
+        /* A local file the write path no longer calls local: its content
+         * was just committed, and the commit worker is about to switch
+         * this node to remote in place (cw_settled).  A new node here
+         * would give the name a new inode with the committed size while a
+         * writer may be opening the old inode to write a newer version:
+         * the kernel would then cut reads of the new content to the old
+         * size.  Keep the node; it answers with its own (equal) state. */
+        n->nlookup += lookups;
+        *ino_out = n->ino;
+        goto out;
+    }
     if (!n || !same_remote(n, e)) {
         /* The root is never replaced: it is a directory whatever happens. */
         if (n && n->ino == t->root_ino) {
@@ -477,20 +489,35 @@ int node_set_local_since(struct node_table *t, fuse_ino_t ino, const struct node
     return switch_to_local(t, ino, l, true, since);
 }
 
-int node_set_remote(struct node_table *t, fuse_ino_t ino, const struct hub_entry *e,
-                    const char *commit)
+/* node_set_remote, or with `guarded` node_set_remote_since */
+static int switch_to_remote(struct node_table *t, fuse_ino_t ino, const struct hub_entry *e,
+                            const char *commit, bool guarded, uint64_t since)
 {
     int ret = 0;
     pthread_mutex_lock(&t->lock);
     struct node *n = find_ino(t, ino);
     if (!n) {
         ret = -ESTALE;
+    } else if (guarded && newer_than(t, n, since)) {
+        ret = -EAGAIN;
     } else {
         set_remote(n, e, commit);
         n->switched = ++t->stamp;
     }
     pthread_mutex_unlock(&t->lock);
     return ret;
+}
+
+int node_set_remote(struct node_table *t, fuse_ino_t ino, const struct hub_entry *e,
+                    const char *commit)
+{
+    return switch_to_remote(t, ino, e, commit, false, 0);
+}
+
+int node_set_remote_since(struct node_table *t, fuse_ino_t ino, const struct hub_entry *e,
+                          const char *commit, uint64_t since)
+{
+    return switch_to_remote(t, ino, e, commit, true, since);
 }
 
 void node_unhash(struct node_table *t, fuse_ino_t ino)

@@ -123,6 +123,9 @@ int node_ref_local(struct node_table *t, const char *path, const struct node_loc
  * gets the reference.  Without this a lookup racing with an open for
  * writing could give the path a new inode with the old attributes. */
 uint64_t node_stamp(struct node_table *t);
+/* A local file node is never replaced by a remote one here (it only gets
+ * the reference): its local state went away because it was committed,
+ * and the commit worker switches it in place (node_set_remote_since). */
 int node_ref_remote_since(struct node_table *t, const char *path, const struct hub_entry *e,
                           const char *commit, uint64_t lookups, uint64_t since,
                           fuse_ino_t *ino_out) __attribute__((warn_unused_result));
@@ -140,6 +143,12 @@ int node_set_remote(struct node_table *t, fuse_ino_t ino, const struct hub_entry
  * while the caller asked the write path). */
 int node_set_local_since(struct node_table *t, fuse_ino_t ino, const struct node_local *l,
                          uint64_t since);
+/* node_set_remote for a caller that found no local state after node_stamp()
+ * returned `since`: -EAGAIN (nothing changed) when the node was switched
+ * after that moment (e.g. a writer opened the file meanwhile and its writes
+ * set the node's size: the committed entry would be stale). */
+int node_set_remote_since(struct node_table *t, fuse_ino_t ino, const struct hub_entry *e,
+                          const char *commit, uint64_t since);
 
 /* The path no longer names this node (unlink, rmdir, content superseded).
  * The node lives on until forgotten and closed. */

@@ -41,6 +41,7 @@ static const struct fuse_opt hm_opt_table[] = {
     HM_OPT("offline", offline, 1),
     HM_OPT("hf_cache=%s", hf_cache, 0),
     HM_OPT("no_hf_cache", no_hf_cache, 1),
+    HM_OPT("durable_close", durable_close, 1),
     FUSE_OPT_KEY("ro", KEY_RO),
     FUSE_OPT_KEY("max_read=", KEY_MAX_READ),
     FUSE_OPT_KEY("max_threads=", KEY_MAX_THREADS),
@@ -304,6 +305,10 @@ void hm_options_help(void)
            "    -o commit_delay=SEC    quiet time after the last close before a commit (default: %d)\n"
            "    -o commit_window=SEC   longest wait before pending changes are committed (default: %d)\n"
            "    -o commit_message=TEXT summary of batched commits (default: generated)\n"
+           "    -o durable_close       close(2) also waits until the file and its pending commit\n"
+           "                           are on local disk, so they survive a power loss (default:\n"
+           "                           off: a closed file survives a crash of hubmount; fsync(2)\n"
+           "                           and `hubmount sync` commit it to the Hub)\n"
            "    -o progress=SEC        log upload progress every SEC seconds, 0 = never (default: %d)\n"
            "    -o log_file=FILE       log to FILE (default: stderr with -f, syslog otherwise)\n"
            "    -o log_level=LEVEL     error, warn, info or debug (default: info; -d: debug)\n"

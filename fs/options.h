@@ -41,6 +41,7 @@ struct hm_options {
     int offline;          /* serve from the caches only (-o offline, HF_HUB_OFFLINE=1) */
     char *hf_cache;       /* -o hf_cache=DIR: the Hugging Face hub cache to reuse */
     int no_hf_cache;      /* -o no_hf_cache */
+    int durable_close;    /* -o durable_close: fsync staging + journal at every close */
     bool max_read_given;    /* user passed max_read= (else we pass 1 MiB) */
     unsigned max_read;      /* what the kernel is told (init must repeat it) */
     bool max_threads_given; /* user passed max_threads= (else HM_DEFAULT_MAX_THREADS) */

@@ -10,10 +10,12 @@
 #include "staging.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,6 +27,7 @@ struct pending {
     struct pending_entry *v; /* current entries, unordered */
     size_t n, cap;
     uint64_t generation;
+    bool durable; /* mutations flush the WAL (pending_set_durable) */
 };
 
 /* What a mutation drops: journal rows to delete and staging files to
@@ -205,6 +208,33 @@ static void forget_superseded(struct pending *p, enum hub_op_kind kind, const ch
 
 /* ---- loading ------------------------------------------------------------------------- */
 
+/* Is the staging file of a journaled ADD whole?  Close journals a file
+ * without waiting for the disk, so after a power loss a row may name a
+ * staging file whose bytes never got there: file systems that allocate on
+ * writeback (ext4, xfs, btrfs) then show it shorter than it was, or not at
+ * all.  Its size was fixed when it was journaled (a journaled staging file
+ * is never written again: writers take a copy), so any other size means
+ * the content is not what was closed, and committing it would put a
+ * damaged file on the Hub. */
+static bool staging_whole(const struct journal_op *op)
+{
+    struct stat sb;
+    if (op->kind != HUB_OP_ADD || !op->staging)
+        return true;
+    if (stat(op->staging, &sb) != 0) {
+        hm_error("write: %s was closed but its staged content %s is gone (%s): not committed",
+                 op->path, op->staging, strerror(errno));
+        return false;
+    }
+    if ((uint64_t)sb.st_size != op->size) {
+        hm_error("write: %s was closed with %" PRIu64 " bytes but only %lld reached the disk "
+                 "before the system stopped: not committed",
+                 op->path, op->size, (long long)sb.st_size);
+        return false;
+    }
+    return true;
+}
+
 int pending_open(struct meta_db *db, struct staging *st, const char *repo_key,
                  const char *branch, struct pending **out)
 {
@@ -215,6 +245,7 @@ int pending_open(struct meta_db *db, struct staging *st, const char *repo_key,
     if (!p)
         return -ENOMEM;
     pthread_mutex_init(&p->mu, NULL);
+    p->durable = true;
     p->db = db;
     p->st = st;
     p->repo_key = strdup(repo_key);
@@ -229,6 +260,12 @@ int pending_open(struct meta_db *db, struct staging *st, const char *repo_key,
     /* Replay in id order: the same supersede rule as live mutations. */
     for (size_t i = 0; i < ops.n; i++) {
         struct journal_op *op = &ops.v[i];
+        if (!staging_whole(op)) {
+            ret = drops_push(&d, op->id, op->staging);
+            if (ret < 0)
+                goto out;
+            continue;
+        }
         ret = collect_superseded(p, op->kind, op->path, &d, NULL);
         if (ret < 0)
             goto out;
@@ -250,8 +287,8 @@ int pending_open(struct meta_db *db, struct staging *st, const char *repo_key,
         op->path = op->staging = NULL; /* now owned by the index */
     }
     if (d.n) {
-        hm_info("write: journal of %s@%s: %zu superseded operation(s) dropped", repo_key,
-                branch, d.n);
+        hm_info("write: journal of %s@%s: %zu superseded or damaged operation(s) dropped",
+                repo_key, branch, d.n);
         ret = journal_apply(db, repo_key, branch, NULL, 0, NULL, d.ids, d.n);
         if (ret < 0)
             goto out;
@@ -267,6 +304,13 @@ out:
     drops_free(&d);
     pending_free(p);
     return ret;
+}
+
+void pending_set_durable(struct pending *p, bool durable)
+{
+    pthread_mutex_lock(&p->mu);
+    p->durable = durable;
+    pthread_mutex_unlock(&p->mu);
 }
 
 void pending_free(struct pending *p)
@@ -383,8 +427,8 @@ static int mutate_locked(struct pending *p, const struct journal_op *op, bool re
     int ret = collect_superseded(p, op->kind, op->path, &d, NULL);
     if (ret < 0)
         goto out;
-    ret = journal_apply(p->db, p->repo_key, p->branch, record ? op : NULL, record ? 1 : 0, &id,
-                        d.ids, d.n);
+    ret = journal_apply_ex(p->db, p->repo_key, p->branch, record ? op : NULL, record ? 1 : 0,
+                           &id, d.ids, d.n, p->durable);
     if (ret < 0)
         goto out;
     forget_superseded(p, op->kind, op->path);

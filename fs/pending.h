@@ -5,8 +5,7 @@
  * questions the fs layer asks on every lookup and readdir ("is this path a
  * pending file? deleted locally? a directory only because pending files
  * live below it?") without SQLite scans, and hands the commit worker its
- * batches.  Every mutation writes the journal first (one durable
- * transaction) and then updates memory, so memory never claims more than
+ * batches.  Every mutation writes the journal first (one transaction) and then updates memory, so memory never claims more than
  * the disk holds.
  *
  * At most one current entry per path among {ADD, DELETE_FILE}, and at most
@@ -56,6 +55,10 @@ struct pending;
 int pending_open(struct meta_db *db, struct staging *st, const char *repo_key,
                  const char *branch, struct pending **out) __attribute__((warn_unused_result));
 void pending_free(struct pending *p);
+/* Whether mutations wait for the journal to reach the disk (synchronous=FULL,
+ * survives a power loss) or only for the WAL write (survives kill -9).
+ * Default: true.  The write path follows -o durable_close. */
+void pending_set_durable(struct pending *p, bool durable);
 
 /* ---- questions of the fs layer ---------------------------------------------- */
 
@@ -83,9 +86,9 @@ bool pending_under_deleted_folder(struct pending *p, const char *path);
  * or delete at it), as a positive errno; 0 if none. */
 int pending_error(struct pending *p, const char *path);
 
-/* ---- mutations (durable before they return) ----------------------------------- */
+/* ---- mutations (in the journal before they return) ----------------------------- */
 
-/* A closed file: ADD path from `staging` (already fsync'ed), size bytes. */
+/* A closed file: ADD path from `staging` (its final content), size bytes. */
 int pending_add_file(struct pending *p, const char *path, const char *staging, uint64_t size)
     __attribute__((warn_unused_result));
 /* ADD path reusing an LFS object already on the Hub (rename of a committed

@@ -84,6 +84,7 @@ struct hm_write {
     struct wfile *wfiles;
     struct reuse_src *reuse; /* protected by mu */
     struct hm_write_fh *fhs;  /* open handles (protected by mu), see hm_write_fh */
+    bool durable_close;       /* -o durable_close: every close flushes to disk */
 };
 
 /* Handle behind fi->fh for files handled by the write path. */
@@ -113,9 +114,11 @@ int hw_resolve(struct hm_write *hw, const char *path, int *kind, bool *remote_he
                struct hub_entry *e);
 /* Does directory `path` have any child in the mount's view? */
 int hw_dir_nonempty(struct hm_write *hw, const char *path, bool *nonempty);
-/* Journal a wfile's current content (flush/fsync/last release): fsync the
- * staging file, record it, keep the overlay mode.  Caller holds hw->mu. */
-int hw_journal_locked(struct hm_write *hw, struct wfile *wf);
+/* Journal a wfile's current content (flush/fsync/last release): record it
+ * (the journal row survives kill -9), and with `sync` or -o durable_close
+ * first fsync the staging file so that it survives a power loss too.
+ * Caller holds hw->mu. */
+int hw_journal_locked(struct hm_write *hw, struct wfile *wf, bool sync);
 /* Wfile by inode / by path (caller holds hw->mu). */
 struct wfile *hw_wfile_by_ino(struct hm_write *hw, fuse_ino_t ino);
 struct wfile *hw_wfile_by_path(struct hm_write *hw, const char *path);

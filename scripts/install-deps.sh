@@ -10,12 +10,13 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # (which ships libFuzzer for clang 14): the fuzz targets (scripts/fuzz.sh).
 # libglib2.0-bin: gio, for the trash and file-manager listing tests.
 # groff-base, man-db: the man page test renders docs/hubmount.1.
+# strace: test_durability watches which flushes close(2) makes.
 PACKAGES="
   build-essential meson ninja-build pkg-config
   fuse3 libfuse3-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev libssl-dev
   python3 python3-pytest python3-pytest-timeout python3-hypothesis
   python3-numpy python3-torch
-  rsync attr sqlite3 curl ca-certificates procps psmisc
+  rsync attr sqlite3 curl ca-certificates procps psmisc strace
   bindfs
   libglib2.0-bin
   groff-base man-db

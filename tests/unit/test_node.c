@@ -187,6 +187,52 @@ int main(void)
         node_forget(t, md, 1);
     }
 
+    /* the commit worker's switch of a committed file back to remote
+     * (node_set_remote_since) never undoes a writer's open that came after
+     * it checked for local state: the node keeps the writer's size */
+    {
+        struct node_local lw = {.size = 100};
+        fuse_ino_t w = 0;
+        CHECK(node_ref_local(t, "w/f000.bin", &lw, 1, &w) == 0);
+        uint64_t since = node_stamp(t);
+        struct hub_entry committed = {.path = "w/f000.bin", .size = 100};
+        struct node_local writing = {.size = 300000};
+        CHECK(node_set_local(t, w, &writing) == 0); /* open + writes of a new version */
+        CHECK(node_set_remote_since(t, w, &committed, "c3", since) == -EAGAIN);
+        CHECK(node_get(t, w, &ni) == 0);
+        CHECK(ni.kind == NODE_LOCAL && ni.local.size == 300000);
+        node_info_clear(&ni);
+        /* nothing happened to the node since the stamp: it becomes remote */
+        since = node_stamp(t);
+        CHECK(node_set_remote_since(t, w, &committed, "c3", since) == 0);
+        CHECK(node_get(t, w, &ni) == 0);
+        CHECK(ni.kind == NODE_REMOTE && ni.entry.size == 100);
+        node_info_clear(&ni);
+        CHECK(node_set_remote_since(t, 999999, &committed, "c3", since) == -ESTALE);
+        node_forget(t, w, 1);
+    }
+
+    /* a lookup that finds no local state for a local file node (its content
+     * was just committed; the worker has not switched it yet) keeps the
+     * node and its inode instead of giving the name a new remote one */
+    {
+        struct node_local lp = {.size = 5000};
+        fuse_ino_t p = 0, q = 0;
+        CHECK(node_ref_local(t, "w/f015.bin", &lp, 1, &p) == 0);
+        uint64_t since = node_stamp(t);
+        struct hub_entry committed = {.path = "w/f015.bin", .size = 5000};
+        CHECK(node_ref_remote_since(t, "w/f015.bin", &committed, "c4", 1, since, &q) == 0);
+        CHECK(q == p);
+        CHECK(node_get(t, p, &ni) == 0);
+        CHECK(ni.kind == NODE_LOCAL && ni.local.size == 5000 && ni.nlookup == 2 && ni.hashed);
+        node_info_clear(&ni);
+        /* then the worker switches it in place */
+        CHECK(node_set_remote_since(t, p, &committed, "c4", since) == 0);
+        CHECK(node_ref_remote_since(t, "w/f015.bin", &committed, "c4", 1, node_stamp(t), &q) == 0);
+        CHECK(q == p);
+        node_forget(t, p, 3);
+    }
+
     /* helpers */
     char parent[64];
     const char *name;
