@@ -23,6 +23,7 @@ struct node {
     uint64_t nlookup;
     uint32_t opens;
     uint64_t switched; /* table stamp of the last node_set_local/remote */
+    bool was_local;    /* held local content once: its pages may not be the remote's */
     struct node *ino_next;
     struct node *path_next;
 };
@@ -211,6 +212,7 @@ static void set_remote(struct node *n, const struct hub_entry *e, const char *co
 
 static void set_local(struct node *n, const struct node_local *l)
 {
+    n->was_local = true;
     n->kind = NODE_LOCAL;
     n->is_dir = l->is_dir;
     n->local = *l;
@@ -302,6 +304,7 @@ int node_get(struct node_table *t, fuse_ino_t ino, struct node_info *out)
     out->entry = n->entry;
     memcpy(out->commit, n->commit, sizeof out->commit);
     out->local = n->local;
+    out->was_local = n->was_local;
     out->nlookup = n->nlookup;
     out->opens = n->opens;
 out:
@@ -373,14 +376,20 @@ int node_ref_remote_since(struct node_table *t, const char *path, const struct h
         *ino_out = n->ino;
         goto out;
     }
-    if (n && lookups > 0 && n->kind == NODE_LOCAL && !n->is_dir && !e->is_dir) {
-        /* A local file the write path no longer calls local: its content
-         * was just committed, and the commit worker is about to switch
-         * this node to remote in place (cw_settled).  A new node here
-         * would give the name a new inode with the committed size while a
-         * writer may be opening the old inode to write a newer version:
-         * the kernel would then cut reads of the new content to the old
-         * size.  Keep the node; it answers with its own (equal) state. */
+    if (n && n->kind == NODE_LOCAL && !n->is_dir && !e->is_dir && n->local.size == e->size &&
+        n->ino != t->root_ino) {
+        /* A local file the write path no longer calls local, with the
+         * entry's size: normally its content was just committed and the
+         * commit worker is about to switch it to remote in place
+         * (cw_settled).  Switch it in place here: a new node would give
+         * the name a new inode while a writer may be opening the old one
+         * to write a newer version, and the kernel would then cut reads of
+         * the new content to the old size.  (Had another client written
+         * other bytes of the same size, was_local keeps the old pages from
+         * being served: opens of such a node drop the page cache.)  With
+         * another size the node is replaced below, as for any change. */
+        set_remote(n, e, commit);
+        n->switched = ++t->stamp;
         n->nlookup += lookups;
         *ino_out = n->ino;
         goto out;

@@ -79,6 +79,7 @@ struct node_info {
     struct hub_entry entry;    /* REMOTE: entry.path is NULL, use path */
     char commit[HUB_SHA1_HEX]; /* REMOTE: commit the entry was read at */
     struct node_local local;   /* LOCAL */
+    bool was_local;            /* was LOCAL once: the kernel's pages of it may be local bytes */
     uint64_t nlookup;
     uint32_t opens;
 };
@@ -123,9 +124,9 @@ int node_ref_local(struct node_table *t, const char *path, const struct node_loc
  * gets the reference.  Without this a lookup racing with an open for
  * writing could give the path a new inode with the old attributes. */
 uint64_t node_stamp(struct node_table *t);
-/* A local file node is never replaced by a remote one here (it only gets
- * the reference): its local state went away because it was committed,
- * and the commit worker switches it in place (node_set_remote_since). */
+/* A local file node whose size equals the entry's is switched to remote in
+ * place (same inode) rather than replaced: its local state normally went
+ * away because that content was committed (see node_ref_remote_since). */
 int node_ref_remote_since(struct node_table *t, const char *path, const struct hub_entry *e,
                           const char *commit, uint64_t lookups, uint64_t since,
                           fuse_ino_t *ino_out) __attribute__((warn_unused_result));

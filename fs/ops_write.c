@@ -387,9 +387,32 @@ void hw_node_refresh(struct hm_write *hw, const char *path)
     fuse_ino_t ino = node_find(hw->ms->nodes, path);
     if (!ino)
         return;
+    uint64_t since = node_stamp(hw->ms->nodes);
     struct node_local l;
-    if (hook_lookup(hw, path, &l) == 0)
+    int r = hook_lookup(hw, path, &l);
+    if (r == 0) {
         (void)node_set_local(hw->ms->nodes, ino, &l);
+        return;
+    }
+    if (r != -EAGAIN)
+        return;
+    /* Nothing local any more (e.g. a file opened for writing but left
+     * unchanged while its pending content was committed, which the worker
+     * skipped because it was open): the node shows the commit's file now,
+     * unless a writer switched it meanwhile. */
+    struct node_info ni;
+    if (node_get(hw->ms->nodes, ino, &ni) < 0)
+        return;
+    bool local_file = ni.kind == NODE_LOCAL && !ni.is_dir;
+    node_info_clear(&ni);
+    struct hub_entry e;
+    char commit[HUB_SHA1_HEX];
+    ms_commit_get(hw->ms, commit, NULL);
+    if (local_file && tree_entry(hw->ms, commit, path, &e) == 0) {
+        if (!e.is_dir)
+            (void)node_set_remote_since(hw->ms->nodes, ino, &e, commit, since);
+        meta_entry_clear(&e);
+    }
 }
 
 void hw_reuse_note(struct hm_write *hw, const struct hub_entry *e, const char *path,
@@ -469,8 +492,12 @@ int hw_copy_remote(struct hm_write *hw, const char *path, const struct hub_entry
     int r = staging_create(hw->staging, sp, sizeof(sp), &fd);
     if (r < 0)
         return r;
+    /* flushed whatever -o durable_close says: the rename journals this
+     * copy's ADD with the DELETE of the source, and a power loss that kept
+     * both rows but not these bytes would drop the ADD (pending_open) and
+     * commit the DELETE: the file would be gone from the Hub */
     r = fill_from_remote(hw, fd, path, commit, e, e->size);
-    if (r == 0 && hw->durable_close)
+    if (r == 0)
         r = staging_sync(fd);
     close(fd);
     if (r == 0)
@@ -578,7 +605,7 @@ int hw_journal_locked(struct hm_write *hw, struct wfile *wf, bool sync)
 {
     if (!wf->dirty || wf->unlinked)
         return 0;
-    int r = sync || hw->durable_close ? staging_sync(wf->fd) : 0;
+    int r = sync || hw->durable_close || wf->extended ? staging_sync(wf->fd) : 0;
     if (r == 0)
         r = pending_add_file(hw->pending, wf->path, wf->staging, wf->size);
     if (r < 0) {
@@ -1258,6 +1285,7 @@ static int truncate_closed(struct hm_write *hw, fuse_ino_t ino, const char *path
         return r;
     r = staging_truncate(wf->fd, size);
     if (r == 0) {
+        wf->extended = size > wf->size;
         wf->size = size;
         wf->dirty = true;
         pthread_mutex_lock(&hw->mu);
@@ -1285,6 +1313,7 @@ static int set_size(struct hm_write *hw, fuse_ino_t ino, const char *path, uint6
         if (r == 0)
             r = staging_truncate(wf->fd, size);
         if (r == 0) {
+            wf->extended |= size > wf->size;
             wf->size = size;
             wf->dirty = true;
             wf->mtime = now_s();
@@ -1489,15 +1518,20 @@ static void cw_settled(void *ctx, const char *new_commit, const struct hub_entri
          * the switch is refused when the node changed since this stamp:
          * otherwise getattr would answer the committed size while the new
          * content is being written, and the kernel would cut reads short. */
-        uint64_t since = node_stamp(hw->ms->nodes);
-        pthread_mutex_lock(&hw->mu);
-        bool open_w = hw_wfile_by_ino(hw, ino) != NULL;
-        pthread_mutex_unlock(&hw->mu);
-        if (open_w)
-            continue;
-        struct node_local l;
-        if (hook_lookup(hw, e->path, &l) == -EAGAIN)
-            (void)node_set_remote_since(hw->ms->nodes, ino, e, new_commit, since);
+        /* A refusal caused by something else that touched the node (a
+         * getattr refreshing it from the then pending state) is retried
+         * while the file is still closed and has no local state. */
+        for (int attempt = 0; attempt < 3; attempt++) {
+            uint64_t since = node_stamp(hw->ms->nodes);
+            pthread_mutex_lock(&hw->mu);
+            bool open_w = hw_wfile_by_ino(hw, ino) != NULL;
+            pthread_mutex_unlock(&hw->mu);
+            struct node_local l;
+            if (open_w || hook_lookup(hw, e->path, &l) != -EAGAIN)
+                break;
+            if (node_set_remote_since(hw->ms->nodes, ino, e, new_commit, since) != -EAGAIN)
+                break;
+        }
     }
 }
 

@@ -222,8 +222,21 @@ static bool staging_whole(const struct journal_op *op)
     if (op->kind != HUB_OP_ADD || !op->staging)
         return true;
     if (stat(op->staging, &sb) != 0) {
-        hm_error("write: %s was closed but its staged content %s is gone (%s): not committed",
-                 op->path, op->staging, strerror(errno));
+        if (errno != ENOENT) {
+            /* cannot tell: keep it, the commit reports what reading it gives */
+            hm_warn("write: cannot check the staged content of %s (%s): %s", op->path,
+                    op->staging, strerror(errno));
+            return true;
+        }
+        if (op->state == JOURNAL_COMMITTING)
+            /* moved into the block cache after a commit whose end the
+             * journal did not record: that commit most likely holds it */
+            hm_warn("write: %s was being committed when hubmount stopped and its staged "
+                    "content is gone (moved to the cache after the commit): not sent again",
+                    op->path);
+        else
+            hm_error("write: %s was closed but its staged content %s is gone: not committed",
+                     op->path, op->staging);
         return false;
     }
     if ((uint64_t)sb.st_size != op->size) {

@@ -23,9 +23,9 @@
 /* Empty staging files made ahead of need by a helper thread.  Creating a
  * file costs an inode allocation (slow on a filesystem with many recent
  * deletions: ext4 skips recently freed inodes one by one) and its directory
- * entry must be on disk before a journal row names the file.  The helper
- * pays both ahead, so create takes a ready file and close's fsync only has
- * the file's own bytes to write.  It makes files in batches (refilling
+ * entry should be on disk before a journal row names the file.  The helper
+ * pays both ahead, so create takes a ready file (and a flushing close,
+ * -o durable_close or fsync, only has the file's own bytes to write).  It makes files in batches (refilling
  * when half the pool is taken) and fsyncs the directory once per batch
  * (staging_batch_sync): a cache flush costs ~1-3 ms on the VMs we
  * measured, and the former fsync of every file made ahead competed with
@@ -125,9 +125,8 @@ static int make_file(const struct staging *st, char *path_out, size_t path_cap, 
 }
 
 /* Makes the directory entries of one batch durable with one fsync of the
- * directory.  The files' inodes are written by the fsync at close, before
- * any journal row names them (on journaled ext4 the directory fsync
- * commits them as well). */
+ * directory (on journaled ext4 it commits the new inodes as well; a
+ * flushing close writes a file's own inode). */
 static int staging_batch_sync(const struct staging *st)
 {
     int dfd = open(st->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

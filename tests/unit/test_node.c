@@ -213,8 +213,9 @@ int main(void)
     }
 
     /* a lookup that finds no local state for a local file node (its content
-     * was just committed; the worker has not switched it yet) keeps the
-     * node and its inode instead of giving the name a new remote one */
+     * was just committed; the worker has not switched it yet) switches it
+     * to the committed entry in place, keeping its inode, when the sizes
+     * agree; with another size (another client's file) it gets a new node */
     {
         struct node_local lp = {.size = 5000};
         fuse_ino_t p = 0, q = 0;
@@ -224,13 +225,22 @@ int main(void)
         CHECK(node_ref_remote_since(t, "w/f015.bin", &committed, "c4", 1, since, &q) == 0);
         CHECK(q == p);
         CHECK(node_get(t, p, &ni) == 0);
-        CHECK(ni.kind == NODE_LOCAL && ni.local.size == 5000 && ni.nlookup == 2 && ni.hashed);
+        CHECK(ni.kind == NODE_REMOTE && ni.entry.size == 5000 && ni.nlookup == 2 && ni.hashed);
+        CHECK(ni.was_local); /* its opens drop the kernel's pages */
         node_info_clear(&ni);
-        /* then the worker switches it in place */
-        CHECK(node_set_remote_since(t, p, &committed, "c4", since) == 0);
-        CHECK(node_ref_remote_since(t, "w/f015.bin", &committed, "c4", 1, node_stamp(t), &q) == 0);
-        CHECK(q == p);
-        node_forget(t, p, 3);
+        node_forget(t, p, 2);
+
+        fuse_ino_t r = 0, s = 0;
+        struct node_local lr = {.size = 10};
+        CHECK(node_ref_local(t, "w/f016.bin", &lr, 1, &r) == 0);
+        struct hub_entry others = {.path = "w/f016.bin", .size = 7000};
+        CHECK(node_ref_remote_since(t, "w/f016.bin", &others, "c5", 1, node_stamp(t), &s) == 0);
+        CHECK(s != r);
+        CHECK(node_get(t, s, &ni) == 0);
+        CHECK(ni.kind == NODE_REMOTE && ni.entry.size == 7000 && !ni.was_local);
+        node_info_clear(&ni);
+        node_forget(t, s, 1);
+        node_forget(t, r, 1);
     }
 
     /* helpers */
