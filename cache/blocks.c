@@ -214,32 +214,6 @@ static int get_or_create(struct blocks *bc, const char *key, uint64_t size, stru
     return 0;
 }
 
-/* blocks_put's write of len bytes at offset through fd, which was opened
- * with O_DIRECT when dlen > 0: the first dlen bytes directly, the rest
- * (a tail shorter than a page) buffered.  When the filesystem refuses the
- * direct write after all, everything is written buffered and later puts
- * do not try again. */
-static int write_direct_then_buffered(struct blocks *bc, int fd, const void *buf, size_t len,
-                                      size_t dlen, uint64_t offset)
-{
-    int rc = dlen ? blocks_write_all(fd, buf, dlen, (off_t)offset) : 0;
-    if (rc == -EINVAL) {
-        pthread_mutex_lock(&bc->mu);
-        bc->no_direct = true;
-        pthread_mutex_unlock(&bc->mu);
-        hm_debug("blocks: direct writes refused, writing through the page cache");
-        dlen = 0;
-        rc = 0;
-    }
-    if (rc == 0 && dlen < len) {
-        int fl = dlen ? fcntl(fd, F_GETFL) : 0;
-        if (fl < 0 || (dlen && fcntl(fd, F_SETFL, fl & ~O_DIRECT) != 0))
-            return -errno;
-        rc = blocks_write_all(fd, (const char *)buf + dlen, len - dlen, (off_t)(offset + dlen));
-    }
-    return rc;
-}
-
 int blocks_put(struct blocks *bc, const char *key, uint64_t file_size, uint64_t offset,
                const void *buf, size_t len)
 {
@@ -270,24 +244,7 @@ int blocks_put(struct blocks *bc, const char *key, uint64_t file_size, uint64_t 
     }
     rc = blocks_make_room(bc, need, o);
     int fd = -1, mfd = -1;
-    /* Whole pages from a page-aligned buffer go to the disk directly
-     * (O_DIRECT): a buffered write copies every byte into new page-cache
-     * pages, the largest single CPU cost of a cold read in profiles
-     * (38 % of the daemon's time for a 1 GiB file), and those pages are
-     * seldom read again (the reader serves a fetch from its buffer, and
-     * the kernel caches what it hands out through FUSE).  Reads stay
-     * buffered; the kernel keeps the two coherent. */
-    size_t dlen = 0;
-    if (!bc->no_direct && (uintptr_t)buf % BLOCKS_DIO_ALIGN == 0 && offset % BLOCKS_DIO_ALIGN == 0)
-        dlen = len - len % BLOCKS_DIO_ALIGN;
-    if (rc == 0 && dlen > 0) {
-        fd = open_obj(bc, o, "", O_WRONLY | O_DIRECT);
-        if (fd == -EINVAL) { /* this filesystem has no direct I/O */
-            bc->no_direct = true;
-            dlen = 0;
-        }
-    }
-    if (rc == 0 && fd < 0) {
+    if (rc == 0) {
         fd = open_obj(bc, o, "", O_WRONLY);
         rc = fd < 0 ? fd : 0;
     }
@@ -303,7 +260,7 @@ int blocks_put(struct blocks *bc, const char *key, uint64_t file_size, uint64_t 
     o->users++;
     pthread_mutex_unlock(&bc->mu);
 
-    rc = write_direct_then_buffered(bc, fd, buf, len, dlen, offset);
+    rc = blocks_write_all(fd, buf, len, (off_t)offset);
 
     pthread_mutex_lock(&bc->mu);
     bc->used -= need;

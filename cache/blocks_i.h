@@ -55,13 +55,7 @@ struct blocks {
     struct bobj **buckets;
     size_t nbuckets, count;
     struct bobj *newest, *oldest;
-    bool no_direct; /* the data files' filesystem refused O_DIRECT once */
 };
-
-/* Buffer address, offset and length alignment of blocks_put's direct
- * writes (the page size; a filesystem wanting more refuses, and puts are
- * then buffered). */
-#define BLOCKS_DIO_ALIGN 4096u
 
 /* blocks_store.c: layout and map files ------------------------------------ */
 bool blocks_key_valid(const char *key);

@@ -761,15 +761,11 @@ static void hm_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         fuse_reply_err(req, ENOMEM);
         return;
     }
-    /* Bytes that just arrived are sent from the download's buffer
-     * (reader_read_iov), not copied into buf first. */
-    struct reader_reply rep;
-    ssize_t n = reader_read_iov(fh->rf, (uint64_t)off, size, buf, &rep);
+    ssize_t n = reader_read(fh->rf, (uint64_t)off, size, buf);
     if (n < 0)
         fuse_reply_err(req, -offline_errno((int)n, EIO));
     else
-        fuse_reply_iov(req, rep.iov, rep.n);
-    reader_reply_done(&rep); /* fh may be released already: the reply is out */
+        fuse_reply_buf(req, buf, (size_t)n);
     free(buf);
 }
 

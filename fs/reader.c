@@ -40,14 +40,7 @@
 #include <unistd.h>
 
 #define BS ((uint64_t)BLOCKS_SIZE)
-/* How far behind or past the furthest read of a run a read may start and
- * still belong to it.  The kernel keeps up to max_background (16)
- * read-ahead requests of 1 MiB in flight and the FUSE threads take them in
- * any order: with 4 MiB either way, one read in five of a cached 1 GiB
- * re-read (strace, 2026-11-29) restarted the run, and with it the
- * read-ahead window, from nothing. */
-#define SEQ_SLACK READER_MAX_WINDOW
-#define SEQ_BEHIND (2u * READER_MAX_WINDOW)
+#define SEQ_SLACK (4u * 1024u * 1024u) /* out-of-order tolerance of async reads */
 #define HASH_CHUNK (1024u * 1024u)     /* catch-up reads from the block cache */
 /* Idle fetch buffers kept for the next fetch.  Each fetch used to malloc
  * its buffer: fresh pages that the kernel zeroes on first touch (page
@@ -58,9 +51,6 @@
 #define POOL_BUFS (READER_WORKERS + 2)
 #define POOL_IDLE_S 5 /* idle buffers go back to the system after this quiet */
 #define POOL_BUF_SIZE (READER_CHUNK > READER_MAX_SYNC ? READER_CHUNK : READER_MAX_SYNC)
-/* Bytes of stored fetches kept for readers (reader.retained): a read-ahead
- * window plus the fetch completing past it. */
-#define RETAIN_BYTES (READER_MAX_WINDOW + READER_CHUNK)
 
 enum hs_verdict { HS_OPEN = 0, HS_MATCH, HS_MISMATCH, HS_GAVE_UP };
 
@@ -103,14 +93,10 @@ struct fetch {
     size_t len;            /* bytes (the last block may be short) */
     bool queued;           /* waiting in the work queue */
     bool background;       /* counted in queued_bytes */
-    bool done;             /* downloaded (or failed): readers copy from buf */
-    bool stored;           /* blocks_put finished (cached, or failed to be) */
-    bool retained;         /* in reader.retained, holding a reference */
-    size_t served;         /* bytes readers copied out of buf */
+    bool done;
     int err;
     char *buf; /* valid once done && !err */
     unsigned refs;
-    struct fetch *rnext; /* reader.retained */
 };
 
 struct reader {
@@ -126,13 +112,7 @@ struct reader {
     pthread_cond_t done_cv; /* some fetch completed */
     pthread_cond_t work_cv; /* queue non-empty, or stop */
     pthread_cond_t hash_cv; /* a verification stream went idle */
-    struct fetch *inflight; /* queued, running, or downloaded and being stored */
-    /* Stored fetches whose buffers readers or the verification stream may
-     * still want (oldest first, at most RETAIN_BYTES): copying from them
-     * spares a read of the block cache, whose bytes were written past the
-     * page cache (blocks_put's direct writes) and would come from disk. */
-    struct fetch *retained, *retained_tail;
-    size_t retained_bytes;
+    struct fetch *inflight;
     struct hstream *streams;
     struct fetch *qhead, *qtail;
     char *pool[POOL_BUFS]; /* idle buffers of POOL_BUF_SIZE bytes */
@@ -221,8 +201,7 @@ static char *buf_get(struct reader *r, size_t len)
     if (len >= BS && len <= POOL_BUF_SIZE) {
         if (r->n_pool > 0)
             return r->pool[--r->n_pool];
-        /* page-aligned, so blocks_put can write it with O_DIRECT */
-        return aligned_alloc(4096, POOL_BUF_SIZE);
+        return malloc(POOL_BUF_SIZE);
     }
     return malloc(len ? len : 1);
 }
@@ -311,80 +290,6 @@ static void unlink_queue(struct reader *r, struct fetch *fe)
     }
 }
 
-/* A retained fetch of key holding block `block` (reader.lock held). */
-static struct fetch *find_retained(struct reader *r, const char *key, uint64_t block)
-{
-    for (struct fetch *fe = r->retained; fe; fe = fe->rnext)
-        if (block >= fe->first && block < fe->first + fe->count &&
-            strcmp(fe->obj->key, key) == 0)
-            return fe;
-    return NULL;
-}
-
-/* Some downloaded fetch of key is still being stored (reader.lock held). */
-static bool storing(struct reader *r, const char *key)
-{
-    for (struct fetch *fe = r->inflight; fe; fe = fe->next)
-        if (fe->done && !fe->err && !fe->stored && strcmp(fe->obj->key, key) == 0)
-            return true;
-    return false;
-}
-
-static void retained_release(struct reader *r, struct fetch *fe)
-{
-    struct fetch *prev = NULL;
-    for (struct fetch *q = r->retained; q; prev = q, q = q->rnext) {
-        if (q != fe)
-            continue;
-        if (prev)
-            prev->rnext = q->rnext;
-        else
-            r->retained = q->rnext;
-        if (r->retained_tail == q)
-            r->retained_tail = prev;
-        break;
-    }
-    fe->rnext = NULL;
-    fe->retained = false;
-    r->retained_bytes -= fe->len;
-    fetch_put(r, fe);
-}
-
-/* Still wanted: not every byte copied out yet, or the verification stream
- * has not hashed it yet (reader.lock held). */
-static bool retained_wanted(const struct fetch *fe)
-{
-    const struct hstream *hs = fe->obj->hs;
-    return fe->served < fe->len ||
-           (hs->listed && hs->verdict == HS_OPEN && hs->pos < fe->off + fe->len);
-}
-
-/* Drops retained fetches nobody wants any more, and the oldest beyond
- * RETAIN_BYTES (reader.lock held). */
-static void retained_trim(struct reader *r)
-{
-    struct fetch *fe = r->retained;
-    while (fe) {
-        struct fetch *next = fe->rnext;
-        if (!retained_wanted(fe) || r->retained_bytes > RETAIN_BYTES)
-            retained_release(r, fe);
-        fe = next;
-    }
-}
-
-/* Content of key failed verification: no reader may copy its bytes from a
- * kept buffer either (reader.lock held). */
-static void retained_drop_key(struct reader *r, const char *key)
-{
-    struct fetch *fe = r->retained;
-    while (fe) {
-        struct fetch *next = fe->rnext;
-        if (strcmp(fe->obj->key, key) == 0)
-            retained_release(r, fe);
-        fe = next;
-    }
-}
-
 /* ---- running one fetch (reader.lock NOT held) ------------------------------ */
 
 /* ---- verification streams -------------------------------------------------- */
@@ -462,9 +367,6 @@ static int hs_feed(struct reader *r, struct robj *o, const char *buf, uint64_t o
     hs->busy = true;
     for (;;) {
         uint64_t pos = hs->pos;
-        struct fetch *kept = own ? NULL : find_retained(r, hs->key, pos / BS);
-        if (kept)
-            kept->refs++;
         pthread_mutex_unlock(&r->lock);
         size_t n = 0;
         int e = 0;
@@ -472,9 +374,6 @@ static int hs_feed(struct reader *r, struct robj *o, const char *buf, uint64_t o
             n = (size_t)(off + len - pos);
             e = hs_update(hs, pos, buf + (pos - off), n);
             own = false;
-        } else if (kept) { /* a retained buffer has it: no read of the cache */
-            n = (size_t)(kept->off + kept->len - pos);
-            e = hs_update(hs, pos, kept->buf + (pos - kept->off), n);
         } else {
             size_t want = hs->size - pos < HASH_CHUNK ? (size_t)(hs->size - pos) : HASH_CHUNK;
             ssize_t got = (tmp || (tmp = malloc(HASH_CHUNK)))
@@ -492,8 +391,6 @@ static int hs_feed(struct reader *r, struct robj *o, const char *buf, uint64_t o
         else if (e)
             verdict = HS_GAVE_UP;
         pthread_mutex_lock(&r->lock);
-        if (kept)
-            fetch_put(r, kept);
         hs->pos = pos + n;
         if (verdict != HS_OPEN || n == 0 || !catch_up || !hs_cached_at_pos(r, hs))
             break;
@@ -504,10 +401,8 @@ static int hs_feed(struct reader *r, struct robj *o, const char *buf, uint64_t o
         /* Evict before anyone can see the verdict, so that a reader told
          * EIO who opens again never finds the bad bytes. */
         (void)blocks_evict(r->bc, o->key);
-        retained_drop_key(r, o->key);
         hs_unlist(r, hs); /* new handles start afresh */
     }
-    retained_trim(r); /* buffers kept only for hashing may go now */
     pthread_cond_broadcast(&r->hash_cv);
 out:
     pthread_mutex_unlock(&r->lock);
@@ -539,13 +434,6 @@ static int hs_check_at_eof(struct reader *r, struct robj *o)
             pthread_cond_wait(&r->hash_cv, &r->lock);
             continue;
         }
-        if (storing(r, hs->key)) {
-            /* Readers copy a download before it is stored: the bytes this
-             * reader got must be in the cache before it can tell whether
-             * the object is whole. */
-            pthread_cond_wait(&r->done_cv, &r->lock);
-            continue;
-        }
         if (blocks_first_missing(r->bc, hs->key, hs->size, hs->pos / BS) != -1)
             break; /* not all here: nothing to verify yet */
         uint64_t before = hs->pos;
@@ -558,7 +446,6 @@ static int hs_check_at_eof(struct reader *r, struct robj *o)
                 hs->verdict = HS_MATCH;
             if (v == -EIO) {
                 hm_error("content of %s (%s) failed verification: evicted", o->path, o->key);
-                retained_drop_key(r, o->key);
                 if (hs->verdict == HS_OPEN && !hs->busy) {
                     hs->verdict = HS_MISMATCH;
                     hs_unlist(r, hs);
@@ -610,6 +497,9 @@ static void run_fetch(struct reader *r, struct fetch *fe)
         err = -EIO;
         goto done;
     }
+    int put = blocks_put(r->bc, o->key, o->size, fe->off, buf, fe->len);
+    if (put < 0)
+        hm_debug("cache store of %s failed: %s", o->key, strerror(-put));
 done:
     pthread_mutex_lock(&r->lock);
     if (err) {
@@ -618,36 +508,13 @@ done:
     }
     fe->buf = buf;
     fe->err = err;
-    fe->done = true; /* waiting readers copy from buf while it is stored */
-    if (err)
-        unlink_inflight(r, fe); /* still listed otherwise: no second download */
+    fe->done = true;
+    unlink_inflight(r, fe);
     if (fe->background) {
         r->queued_bytes -= fe->len;
         fe->background = false;
     }
     pthread_cond_broadcast(&r->done_cv);
-    pthread_mutex_unlock(&r->lock);
-    if (err)
-        return;
-
-    int put = blocks_put(r->bc, o->key, o->size, fe->off, buf, fe->len);
-    if (put < 0)
-        hm_debug("cache store of %s failed: %s", o->key, strerror(-put));
-    pthread_mutex_lock(&r->lock);
-    fe->stored = true;
-    unlink_inflight(r, fe);
-    if (put == 0 && !o->bad && o->hs->verdict != HS_MISMATCH) {
-        fe->refs++; /* the retained list's */
-        fe->retained = true;
-        if (r->retained_tail)
-            r->retained_tail->rnext = fe;
-        else
-            r->retained = fe;
-        r->retained_tail = fe;
-        r->retained_bytes += fe->len;
-        retained_trim(r);
-    }
-    pthread_cond_broadcast(&r->done_cv); /* hs_check_at_eof waits for stores */
     pthread_mutex_unlock(&r->lock);
 }
 
@@ -657,7 +524,7 @@ static void *worker_main(void *arg)
     pthread_mutex_lock(&r->lock);
     for (;;) {
         while (!r->stop && !r->qhead) {
-            if (r->n_pool == 0 && !r->retained) {
+            if (r->n_pool == 0) {
                 pthread_cond_wait(&r->work_cv, &r->lock);
                 continue;
             }
@@ -667,9 +534,7 @@ static void *worker_main(void *arg)
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_sec += POOL_IDLE_S;
             if (pthread_cond_timedwait(&r->work_cv, &r->lock, &ts) == ETIMEDOUT && !r->qhead &&
-                (r->n_pool > 0 || r->retained)) {
-                while (r->retained)
-                    retained_release(r, r->retained);
+                r->n_pool > 0) {
                 while (r->n_pool > 0)
                     free(r->pool[--r->n_pool]);
                 /* glibc keeps freed 4 MiB chunks in its arenas; give them back */
@@ -687,7 +552,6 @@ static void *worker_main(void *arg)
         if (!fe->err)
             (void)hs_feed(r, fe->obj, fe->buf, fe->off, fe->len, true);
         pthread_mutex_lock(&r->lock);
-        retained_trim(r);
         fetch_put(r, fe); /* executor reference */
     }
     pthread_mutex_unlock(&r->lock);
@@ -744,8 +608,6 @@ void reader_free(struct reader *r)
         pthread_join(r->threads[i], NULL);
     /* Queued fetches nobody will run: drop the executor references. */
     pthread_mutex_lock(&r->lock);
-    while (r->retained)
-        retained_release(r, r->retained);
     while (r->qhead) {
         struct fetch *fe = r->qhead;
         unlink_queue(r, fe);
@@ -847,7 +709,7 @@ static void track_access(struct reader_file *f, uint64_t off, size_t len, uint64
     uint64_t end = off + len, size = f->obj->size;
     *ra_from = *ra_to = 0;
     pthread_mutex_lock(&f->lock);
-    bool seq = f->seq_hits > 0 && off + SEQ_BEHIND >= f->next_off &&
+    bool seq = f->seq_hits > 0 && off + SEQ_SLACK >= f->next_off &&
                off <= f->next_off + SEQ_SLACK;
     if (seq) {
         if (end > f->next_off)
@@ -942,97 +804,7 @@ static ssize_t hf_read(int fd, uint64_t off, size_t len, char *buf)
     return (ssize_t)done;
 }
 
-/* ---- answers as iovecs ------------------------------------------------------ */
-
-/* Appends [p, p+n) to the answer, merged with the last piece when adjacent;
- * false when the iovec array is full. */
-static bool rep_add(struct reader_reply *rep, const char *p, size_t n)
-{
-    if (rep->n > 0) {
-        struct iovec *last = &rep->iov[rep->n - 1];
-        if ((const char *)last->iov_base + last->iov_len == p) {
-            last->iov_len += n;
-            rep->len += n;
-            return true;
-        }
-    }
-    if (rep->n == READER_IOV_MAX)
-        return false;
-    rep->iov[rep->n].iov_base = (void *)(uintptr_t)p;
-    rep->iov[rep->n].iov_len = n;
-    rep->n++;
-    rep->len += n;
-    return true;
-}
-
-static void rep_release(struct reader *r, struct reader_reply *rep)
-{
-    if (rep->n_held == 0)
-        return;
-    pthread_mutex_lock(&r->lock);
-    for (int i = 0; i < rep->n_held; i++)
-        fetch_put(r, rep->held[i]);
-    retained_trim(r);
-    pthread_mutex_unlock(&r->lock);
-    rep->n_held = 0;
-}
-
-/* Copies the answer so far into buf (where its bytes belong) and lets the
- * downloads go: for the rare read whose pieces outnumber the iovecs. */
-static void rep_flatten(struct reader *r, struct reader_reply *rep, char *buf)
-{
-    size_t at = 0;
-    for (int i = 0; i < rep->n; i++) {
-        if (rep->iov[i].iov_base != buf + at)
-            memcpy(buf + at, rep->iov[i].iov_base, rep->iov[i].iov_len);
-        at += rep->iov[i].iov_len;
-    }
-    rep->iov[0].iov_base = buf;
-    rep->iov[0].iov_len = at;
-    rep->n = at ? 1 : 0;
-    rep_release(r, rep);
-}
-
-/* Bytes at buf + done (already there) join the answer. */
-static void rep_add_buf(struct reader *r, struct reader_reply *rep, char *buf, size_t done,
-                        size_t n)
-{
-    if (!rep_add(rep, buf + done, n)) {
-        rep_flatten(r, rep, buf);
-        (void)rep_add(rep, buf + done, n); /* adjacent to the flattened piece */
-    }
-}
-
-static ssize_t read_common(struct reader_file *f, uint64_t off, size_t len, char *buf,
-                           struct reader_reply *rep);
-
 ssize_t reader_read(struct reader_file *f, uint64_t off, size_t len, char *buf)
-{
-    return read_common(f, off, len, buf, NULL);
-}
-
-ssize_t reader_read_iov(struct reader_file *f, uint64_t off, size_t len, char *buf,
-                        struct reader_reply *rep)
-{
-    memset(rep, 0, sizeof *rep);
-    rep->r = f->r;
-    ssize_t n = read_common(f, off, len, buf, rep);
-    if (n < 0)
-        reader_reply_done(rep);
-    return n;
-}
-
-void reader_reply_done(struct reader_reply *rep)
-{
-    if (rep->r)
-        rep_release(rep->r, rep);
-    rep->n = 0;
-    rep->len = 0;
-}
-
-/* reader_read, and reader_read_iov when rep is not NULL. */
-static ssize_t read_common(struct reader_file *f, uint64_t off, size_t len, char *buf,
-                           struct reader_reply *rep)
 {
     struct reader *r = f->r;
     struct robj *o = f->obj;
@@ -1040,12 +812,8 @@ static ssize_t read_common(struct reader_file *f, uint64_t off, size_t len, char
         return 0;
     if (len > o->size - off)
         len = (size_t)(o->size - off);
-    if (o->hf_fd >= 0) {
-        ssize_t n = hf_read(o->hf_fd, off, len, buf);
-        if (n > 0 && rep)
-            rep_add_buf(r, rep, buf, 0, (size_t)n);
-        return n;
-    }
+    if (o->hf_fd >= 0)
+        return hf_read(o->hf_fd, off, len, buf);
 
     pthread_mutex_lock(&r->lock);
     bool bad = o->bad || o->hs->verdict == HS_MISMATCH;
@@ -1061,36 +829,21 @@ static ssize_t read_common(struct reader_file *f, uint64_t off, size_t len, char
     size_t done = 0;
     int err = 0;
     while (done < len) {
-        uint64_t pos = off + done, b = pos / BS;
+        uint64_t pos = off + done;
+        ssize_t n = blocks_get(r->bc, o->key, o->size, pos, buf + done, len - done);
+        if (n > 0) {
+            done += (size_t)n;
+            continue;
+        }
+        uint64_t b = pos / BS;
         bool run = false;
-        ssize_t n;
-        /* A download of these bytes (running, being stored, or kept after)
-         * first: the block cache may hold them only on disk. */
         pthread_mutex_lock(&r->lock);
         struct fetch *fe = find_fetch(r, o->key, b);
-        if (!fe)
-            fe = find_retained(r, o->key, b);
-        if (!fe) {
-            pthread_mutex_unlock(&r->lock);
-            n = blocks_get(r->bc, o->key, o->size, pos, buf + done, len - done);
-            if (n > 0) {
-                if (rep)
-                    rep_add_buf(r, rep, buf, done, (size_t)n);
-                done += (size_t)n;
-                continue;
-            }
-            pthread_mutex_lock(&r->lock);
-            fe = find_fetch(r, o->key, b);
-            if (!fe)
-                fe = find_retained(r, o->key, b);
-        }
         if (!fe) {
             /* It may have landed between blocks_get and the lock. */
             n = blocks_get(r->bc, o->key, o->size, pos, buf + done, len - done);
             if (n > 0) {
                 pthread_mutex_unlock(&r->lock);
-                if (rep)
-                    rep_add_buf(r, rep, buf, done, (size_t)n);
                 done += (size_t)n;
                 continue;
             }
@@ -1124,44 +877,30 @@ static ssize_t read_common(struct reader_file *f, uint64_t off, size_t len, char
 
         if (run) {
             run_fetch(r, fe);
+            pthread_mutex_lock(&r->lock);
         } else {
             pthread_mutex_lock(&r->lock);
             while (!fe->done)
                 pthread_cond_wait(&r->done_cv, &r->lock);
-            pthread_mutex_unlock(&r->lock);
         }
-        /* Done: buf and err no longer change, and our reference keeps buf. */
-        size_t m = 0;
-        bool held = false;
         if (fe->err) {
             err = fe->err;
         } else {
             size_t start = (size_t)(pos - fe->off);
-            m = fe->len - start;
+            size_t m = fe->len - start;
             if (m > len - done)
                 m = len - done;
-            if (rep && rep->n_held < READER_IOV_MAX && rep_add(rep, fe->buf + start, m)) {
-                rep->held[rep->n_held++] = fe; /* our reference goes with it */
-                held = true;
-            } else {
-                memcpy(buf + done, fe->buf + start, m);
-                if (rep)
-                    rep_add_buf(r, rep, buf, done, m);
-            }
+            memcpy(buf + done, fe->buf + start, m);
             done += m;
         }
         if (run && !err) {
             /* Our own fetch: hash its buffer (and finish the object if it
              * completed it) before the executor reference goes. */
+            pthread_mutex_unlock(&r->lock);
             err = hs_feed(r, o, fe->buf, fe->off, fe->len, false);
+            pthread_mutex_lock(&r->lock);
         }
-        pthread_mutex_lock(&r->lock);
-        fe->served += m;
-        /* ours (unless the answer holds it), and the executor's if we ran it */
-        unsigned drop = (held ? 0u : 1u) + (run ? 1u : 0u);
-        if (drop)
-            fetch_put_n(r, fe, drop);
-        retained_trim(r);
+        fetch_put_n(r, fe, run ? 2 : 1); /* ours, and the executor's if we ran it */
         pthread_mutex_unlock(&r->lock);
         if (err)
             break;

@@ -24,7 +24,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include <sys/uio.h>
 
 #define READER_WORKERS 4
 #define READER_CHUNK (4u * 1024u * 1024u)          /* one background range request */
@@ -69,25 +68,5 @@ bool reader_file_known_good(struct reader_file *f);
  * only at EOF) or -errno (-EIO when a fully fetched file fails its hash). */
 ssize_t reader_read(struct reader_file *f, uint64_t off, size_t len, char *buf)
     __attribute__((warn_unused_result));
-
-/* reader_read without the copy out of download buffers: the answer is
- * rep->iov[0..n) (in order, rep->len bytes in all), pointing into buf for
- * bytes read from the block cache and into the buffers of downloads for
- * bytes that arrived for this or another reader just now; those buffers
- * stay valid until reader_reply_done, which must follow every call (also
- * an error: nothing is then held), and may follow the handle's release.  Saves a copy of every byte of a cold
- * sequential read (FUSE's writev copies from the iovecs anyway). */
-#define READER_IOV_MAX 8
-struct reader_reply {
-    struct iovec iov[READER_IOV_MAX];
-    int n;
-    size_t len;
-    void *held[READER_IOV_MAX]; /* downloads whose buffers iov points into */
-    int n_held;
-    struct reader *r; /* not the handle: it may be released once the reply is sent */
-};
-ssize_t reader_read_iov(struct reader_file *f, uint64_t off, size_t len, char *buf,
-                        struct reader_reply *rep) __attribute__((warn_unused_result));
-void reader_reply_done(struct reader_reply *rep);
 
 #endif

@@ -1,7 +1,6 @@
 /* test_blocks.c — the content cache: partial block ranges, first_missing,
  * verification (ok and mismatch eviction), LRU eviction under a small
- * max_bytes, import of a local file, persistence, file modes, threads,
- * direct writes from aligned buffers. */
+ * max_bytes, import of a local file, persistence, file modes, threads. */
 #include "blocks.h"
 #include "tap.h"
 
@@ -356,53 +355,6 @@ int main(void)
     CHECK(blocks_verify(bc, tkey, tsize, BLOCKS_GIT_SHA1) == 0);
     CHECK(blocks_bytes_used(bc) == tsize);
     blocks_close(bc);
-
-    /* direct writes (a page-aligned buffer): whole pages go past the page
-     * cache, the tail through it; zero pages that a read of the hole left
-     * in the page cache never hide the bytes written after them, and an
-     * unaligned buffer is written the ordinary way */
-    char ddir[512];
-    snprintf(ddir, sizeof(ddir), "%s/direct", root);
-    CHECK(blocks_open(ddir, 64 * BS, &bc) == 0);
-    uint64_t dsize = 5 * BS + 1234;
-    unsigned char *dd = pattern(dsize, 9);
-    char dkey[80];
-    digest(dd, dsize, BLOCKS_SHA256, dkey);
-    unsigned char *al = aligned_alloc(4096, 4 * BS);
-    CHECK(al != NULL);
-    memcpy(al, dd, 2 * BS);
-    CHECK(blocks_put(bc, dkey, dsize, 0, al, 2 * BS) == 0);
-    char dpath[700];
-    snprintf(dpath, sizeof(dpath), "%s/objects/%.2s/%s", ddir, dkey, dkey);
-    fd = open(dpath, O_RDONLY);
-    CHECK(fd >= 0);
-    unsigned char *hole = malloc(3 * BS + 1234);
-    CHECK(hole != NULL && pread(fd, hole, 3 * BS + 1234, (off_t)(2 * BS)) ==
-                              (ssize_t)(3 * BS + 1234));
-    CHECK(hole != NULL && hole[0] == 0 && hole[3 * BS + 1233] == 0); /* cached zeros */
-    memcpy(al, dd + 2 * BS, 2 * BS);
-    CHECK(blocks_put(bc, dkey, dsize, 2 * BS, al, 2 * BS) == 0);
-    memcpy(al, dd + 4 * BS, BS + 1234); /* whole pages + a tail of 1234 bytes */
-    CHECK(blocks_put(bc, dkey, dsize, 4 * BS, al, BS + 1234) == 0);
-    CHECK(pread(fd, hole, 3 * BS + 1234, (off_t)(2 * BS)) == (ssize_t)(3 * BS + 1234));
-    CHECK(memcmp(hole, dd + 2 * BS, 3 * BS + 1234) == 0); /* same open file */
-    close(fd);
-    unsigned char *dback = malloc(dsize);
-    CHECK(dback != NULL && blocks_get(bc, dkey, dsize, 0, dback, dsize) == (ssize_t)dsize);
-    CHECK(dback != NULL && memcmp(dback, dd, dsize) == 0);
-    CHECK(blocks_verify(bc, dkey, dsize, BLOCKS_SHA256) == 0);
-    char ukey[80];
-    unsigned char *ud = pattern(2 * BS, 10);
-    digest(ud, 2 * BS, BLOCKS_SHA256, ukey);
-    memcpy(al + 1, ud, 2 * BS); /* unaligned source: buffered */
-    CHECK(blocks_put(bc, ukey, 2 * BS, 0, al + 1, 2 * BS) == 0);
-    CHECK(blocks_verify(bc, ukey, 2 * BS, BLOCKS_SHA256) == 0);
-    blocks_close(bc);
-    free(ud);
-    free(dback);
-    free(hole);
-    free(al);
-    free(dd);
 
     for (int i = 0; i < 4; i++)
         free(ld[i]);

@@ -3,8 +3,7 @@
  * without fetching anything twice, concurrent readers share fetches,
  * verification failure is EIO (and evicts), fetch errors propagate and
  * a later read recovers; the streamed verification sees bad bytes that
- * arrived through read-ahead or sat in the cache before this handle;
- * several threads reading one handle in turn get every byte once. */
+ * arrived through read-ahead or sat in the cache before this handle. */
 #include "../../fs/reader.h"
 #include "tap.h"
 
@@ -114,54 +113,6 @@ struct par {
     const unsigned char *want;
     int ok;
 };
-
-/* Threads taking 1 MiB reads of one handle in turn, as FUSE threads do. */
-struct turns {
-    struct reader_file *rf;
-    const unsigned char *want;
-    uint64_t size;
-    atomic_ullong next;
-    atomic_int bad, eio;
-};
-
-static void *turn_reader(void *arg)
-{
-    struct turns *t = arg;
-    char *b = malloc(MiB);
-    if (!b)
-        abort();
-    for (;;) {
-        uint64_t off = atomic_fetch_add(&t->next, MiB);
-        if (off >= t->size)
-            break;
-        size_t want = t->size - off < MiB ? (size_t)(t->size - off) : MiB;
-        ssize_t n;
-        if ((off / MiB) % 2) { /* every other read as the FUSE handler does it */
-            struct reader_reply rep;
-            char *ib = malloc(MiB);
-            if (!ib)
-                abort();
-            n = reader_read_iov(t->rf, off, MiB, ib, &rep);
-            size_t at = 0;
-            for (int i = 0; n >= 0 && i < rep.n; i++) {
-                memcpy(b + at, rep.iov[i].iov_base, rep.iov[i].iov_len);
-                at += rep.iov[i].iov_len;
-            }
-            if (n >= 0 && (at != (size_t)n || rep.len != (size_t)n))
-                atomic_fetch_add(&t->bad, 1);
-            reader_reply_done(&rep);
-            free(ib);
-        } else {
-            n = reader_read(t->rf, off, MiB, b);
-        }
-        if (n == -EIO)
-            atomic_fetch_add(&t->eio, 1);
-        else if (n != (ssize_t)want || memcmp(b, t->want + off, want) != 0)
-            atomic_fetch_add(&t->bad, 1);
-    }
-    free(b);
-    return NULL;
-}
 
 static void *par_reader(void *arg)
 {
@@ -373,74 +324,6 @@ int main(void)
     CHECK(memcmp(buf, kd + 3 * BS, 3 * BS) == 0);
     CHECK(blocks_verify(bc, ke.sha256, k_n, BLOCKS_SHA256) == 0);
     reader_file_free(rf);
-
-    /* 10. a file read whole by 4 threads taking 1 MiB reads in turn: the
-     * reads are served from downloads while those are stored, yet every
-     * byte is right, fetched once, cached, and verified by the time a read
-     * at EOF answers; with bad bytes that read answers EIO */
-    for (int corrupt = 0; corrupt <= 1; corrupt++) {
-        uint64_t t_n = 40 * MiB + 4321;
-        unsigned char *td = pattern(t_n, 11u + (unsigned)corrupt);
-        struct hub_entry te = lfs_entry(td, t_n);
-        fk.data = td;
-        fk.size = t_n;
-        atomic_store(&fk.bytes, 0);
-        atomic_store(&fk.corrupt, corrupt);
-        struct turns tt = {.want = td, .size = t_n};
-        CHECK(reader_file_new(r, "t.bin", "c1", &te, &tt.rf) == 0);
-        pthread_t tth[4];
-        for (int i = 0; i < 4; i++)
-            pthread_create(&tth[i], NULL, turn_reader, &tt);
-        for (int i = 0; i < 4; i++)
-            pthread_join(tth[i], NULL);
-        ssize_t last = reader_read(tt.rf, t_n - 1, 1, buf);
-        if (!corrupt) {
-            CHECK(atomic_load(&tt.bad) == 0 && atomic_load(&tt.eio) == 0);
-            CHECK(last == 1 && (unsigned char)buf[0] == td[t_n - 1]);
-            CHECK(atomic_load(&fk.bytes) == t_n);
-            CHECK(blocks_first_missing(bc, te.sha256, t_n, 0) == -1);
-            CHECK(reader_file_known_good(tt.rf));
-        } else {
-            CHECK(last == -EIO);
-            CHECK(blocks_first_missing(bc, te.sha256, t_n, 0) == 0); /* evicted */
-        }
-        reader_file_free(tt.rf);
-        free(td);
-    }
-    atomic_store(&fk.corrupt, 0);
-
-    /* 11. reader_read_iov: an answer pieced from cached blocks and fresh
-     * downloads, more pieces than iovecs (every other block cached), is
-     * whole and in order, then the same content through one handle to EOF */
-    uint64_t v_n = 5 * MiB + 99;
-    unsigned char *vd = pattern(v_n, 13);
-    struct hub_entry ve = lfs_entry(vd, v_n);
-    for (uint64_t b = 0; b < 20; b += 2)
-        CHECK(blocks_put(bc, ve.sha256, v_n, b * BS, vd + b * BS, BS) == 0);
-    fk.data = vd;
-    fk.size = v_n;
-    CHECK(reader_file_new(r, "v.bin", "c1", &ve, &rf) == 0);
-    int v_ok = 1;
-    for (uint64_t off = 0; off < v_n; off += 4 * MiB) {
-        struct reader_reply rep;
-        size_t want = v_n - off < 4 * MiB ? (size_t)(v_n - off) : 4 * MiB;
-        ssize_t n = reader_read_iov(rf, off, 4 * MiB, buf, &rep);
-        char *flat = malloc(4 * MiB);
-        size_t at = 0;
-        for (int i = 0; flat && n >= 0 && i < rep.n; i++) {
-            memcpy(flat + at, rep.iov[i].iov_base, rep.iov[i].iov_len);
-            at += rep.iov[i].iov_len;
-        }
-        if (!flat || n != (ssize_t)want || at != want || rep.len != want ||
-            memcmp(flat, vd + off, want) != 0)
-            v_ok = 0;
-        reader_reply_done(&rep);
-        free(flat);
-    }
-    CHECK(v_ok);
-    CHECK(reader_file_known_good(rf));
-    reader_file_free(rf);
-    free(vd);
 
     reader_free(r);
     blocks_close(bc);
