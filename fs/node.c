@@ -23,7 +23,6 @@ struct node {
     uint64_t nlookup;
     uint32_t opens;
     uint64_t switched; /* table stamp of the last node_set_local/remote */
-    bool was_local;    /* held local content once: its pages may not be the remote's */
     struct node *ino_next;
     struct node *path_next;
 };
@@ -39,6 +38,7 @@ struct node_table {
     fuse_ino_t next_ino;
     fuse_ino_t root_ino; /* FUSE_ROOT_ID, or the repo directory of a namespace mount */
     uint64_t stamp;      /* counts in-place switches (node_stamp) */
+    char own_commit[HUB_SHA1_HEX]; /* the last commit this mount made (node_set_own_commit) */
 };
 
 static uint64_t hash_str(const char *s)
@@ -212,7 +212,6 @@ static void set_remote(struct node *n, const struct hub_entry *e, const char *co
 
 static void set_local(struct node *n, const struct node_local *l)
 {
-    n->was_local = true;
     n->kind = NODE_LOCAL;
     n->is_dir = l->is_dir;
     n->local = *l;
@@ -304,7 +303,6 @@ int node_get(struct node_table *t, fuse_ino_t ino, struct node_info *out)
     out->entry = n->entry;
     memcpy(out->commit, n->commit, sizeof out->commit);
     out->local = n->local;
-    out->was_local = n->was_local;
     out->nlookup = n->nlookup;
     out->opens = n->opens;
 out:
@@ -350,6 +348,21 @@ static bool newer_than(const struct node_table *t, const struct node *n, uint64_
     return n && n->ino != t->root_ino && n->switched > since;
 }
 
+void node_set_own_commit(struct node_table *t, const char *commit)
+{
+    pthread_mutex_lock(&t->lock);
+    snprintf(t->own_commit, sizeof t->own_commit, "%s", commit ? commit : "");
+    pthread_mutex_unlock(&t->lock);
+}
+
+bool node_is_own_commit(struct node_table *t, const char *commit)
+{
+    pthread_mutex_lock(&t->lock);
+    bool own = t->own_commit[0] && commit && strcmp(t->own_commit, commit) == 0;
+    pthread_mutex_unlock(&t->lock);
+    return own;
+}
+
 uint64_t node_stamp(struct node_table *t)
 {
     pthread_mutex_lock(&t->lock);
@@ -377,17 +390,17 @@ int node_ref_remote_since(struct node_table *t, const char *path, const struct h
         goto out;
     }
     if (n && n->kind == NODE_LOCAL && !n->is_dir && !e->is_dir && n->local.size == e->size &&
-        n->ino != t->root_ino) {
-        /* A local file the write path no longer calls local, with the
-         * entry's size: normally its content was just committed and the
-         * commit worker is about to switch it to remote in place
-         * (cw_settled).  Switch it in place here: a new node would give
-         * the name a new inode while a writer may be opening the old one
-         * to write a newer version, and the kernel would then cut reads of
-         * the new content to the old size.  (Had another client written
-         * other bytes of the same size, was_local keeps the old pages from
-         * being served: opens of such a node drop the page cache.)  With
-         * another size the node is replaced below, as for any change. */
+        n->ino != t->root_ino && t->own_commit[0] && commit &&
+        strcmp(commit, t->own_commit) == 0) {
+        /* A local file the write path no longer calls local, read at the
+         * commit this mount made, with the entry's size: that commit holds
+         * the node's own content, and the commit worker is about to switch
+         * it to remote in place (cw_settled).  Switch it in place here: a
+         * new node would give the name a new inode while a writer may be
+         * opening the old one to write a newer version, and the kernel
+         * would then cut reads of the new content to the old size.  At
+         * anyone else's commit, or with another size, the content may
+         * differ: the node is replaced below, as for any change. */
         set_remote(n, e, commit);
         n->switched = ++t->stamp;
         n->nlookup += lookups;

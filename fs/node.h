@@ -79,7 +79,6 @@ struct node_info {
     struct hub_entry entry;    /* REMOTE: entry.path is NULL, use path */
     char commit[HUB_SHA1_HEX]; /* REMOTE: commit the entry was read at */
     struct node_local local;   /* LOCAL */
-    bool was_local;            /* was LOCAL once: the kernel's pages of it may be local bytes */
     uint64_t nlookup;
     uint32_t opens;
 };
@@ -124,9 +123,14 @@ int node_ref_local(struct node_table *t, const char *path, const struct node_loc
  * gets the reference.  Without this a lookup racing with an open for
  * writing could give the path a new inode with the old attributes. */
 uint64_t node_stamp(struct node_table *t);
-/* A local file node whose size equals the entry's is switched to remote in
- * place (same inode) rather than replaced: its local state normally went
- * away because that content was committed (see node_ref_remote_since). */
+/* The commit this mount's write path made last (set when it is published),
+ * and whether `commit` is it. */
+void node_set_own_commit(struct node_table *t, const char *commit);
+bool node_is_own_commit(struct node_table *t, const char *commit);
+/* A local file node whose size equals the entry's, at the commit this mount
+ * made last (node_set_own_commit), is switched to remote in place (same
+ * inode) rather than replaced: its local state went away because that
+ * commit holds its content (see node_ref_remote_since). */
 int node_ref_remote_since(struct node_table *t, const char *path, const struct hub_entry *e,
                           const char *commit, uint64_t lookups, uint64_t since,
                           fuse_ino_t *ino_out) __attribute__((warn_unused_result));

@@ -717,9 +717,8 @@ static void hm_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     /* The inode's content is immutable (new content = new inode), so its
      * page cache stays valid across opens once the content is known good;
      * before that, an open drops it, so pages of bytes that failed
-     * verification (EIO, evicted) are never served again.  A node switched
-     * in place from local content may hold pages of that content. */
-    fi->keep_cache = !ni.was_local && (reader_file_known_good(fh->rf) || ni.entry.size == 0);
+     * verification (EIO, evicted) are never served again. */
+    fi->keep_cache = reader_file_known_good(fh->rf) || ni.entry.size == 0;
     fh_track(&fh->tr, read_fh_free);
     if (fuse_reply_open(req, fi) != 0) {
         fh_untrack(&fh->tr);

@@ -404,12 +404,17 @@ void hw_node_refresh(struct hm_write *hw, const char *path)
     if (node_get(hw->ms->nodes, ino, &ni) < 0)
         return;
     bool local_file = ni.kind == NODE_LOCAL && !ni.is_dir;
+    uint64_t local_size = ni.local.size;
     node_info_clear(&ni);
     struct hub_entry e;
     char commit[HUB_SHA1_HEX];
     ms_commit_get(hw->ms, commit, NULL);
-    if (local_file && tree_entry(hw->ms, commit, path, &e) == 0) {
-        if (!e.is_dir)
+    /* Only at our own commit with the same size is the content the same
+     * (as in node_ref_remote_since); otherwise the node stays as it is and
+     * the next lookup of the name gives it a new node. */
+    if (local_file && node_is_own_commit(hw->ms->nodes, commit) &&
+        tree_entry(hw->ms, commit, path, &e) == 0) {
+        if (!e.is_dir && e.size == local_size)
             (void)node_set_remote_since(hw->ms->nodes, ino, &e, commit, since);
         meta_entry_clear(&e);
     }
@@ -1285,7 +1290,7 @@ static int truncate_closed(struct hm_write *hw, fuse_ino_t ino, const char *path
         return r;
     r = staging_truncate(wf->fd, size);
     if (r == 0) {
-        wf->extended = size > wf->size;
+        wf->extended = size > 0;
         wf->size = size;
         wf->dirty = true;
         pthread_mutex_lock(&hw->mu);
@@ -1313,7 +1318,7 @@ static int set_size(struct hm_write *hw, fuse_ino_t ino, const char *path, uint6
         if (r == 0)
             r = staging_truncate(wf->fd, size);
         if (r == 0) {
-            wf->extended |= size > wf->size;
+            wf->extended |= size > 0;
             wf->size = size;
             wf->dirty = true;
             wf->mtime = now_s();
@@ -1476,6 +1481,7 @@ static void cw_publish(void *ctx, const char *old_commit, const char *parent,
     struct hm_write *hw = ctx;
     struct mount_state *ms = hw->ms;
     bool done = false;
+    node_set_own_commit(ms->nodes, new_commit);
     pthread_mutex_lock(&ms->switch_lock);
     char cur[HUB_SHA1_HEX];
     ms_commit_get(ms, cur, NULL);

@@ -60,7 +60,7 @@ struct wfile {
     char base_commit[HUB_SHA1_HEX];
     int error;                /* sticky write error (e.g. ENOSPC), positive */
     uint64_t wb_upto;         /* writeback to disk started for [0, wb_upto) (see hw_write) */
-    bool extended;            /* grown by a truncate: on disk its size may come before its
+    bool extended;            /* sized by a truncate: on disk its size may come before its
                                  bytes, so the start-up size check cannot catch a power
                                  loss; journaling it flushes it (hw_journal_locked) */
 };

@@ -214,9 +214,12 @@ int main(void)
 
     /* a lookup that finds no local state for a local file node (its content
      * was just committed; the worker has not switched it yet) switches it
-     * to the committed entry in place, keeping its inode, when the sizes
-     * agree; with another size (another client's file) it gets a new node */
+     * to the committed entry in place, keeping its inode, when the entry is
+     * read at this mount's own last commit and the sizes agree; at another
+     * commit (another client's) or with another size it gets a new node */
     {
+        node_set_own_commit(t, "c4");
+        CHECK(node_is_own_commit(t, "c4") && !node_is_own_commit(t, "c5"));
         struct node_local lp = {.size = 5000};
         fuse_ino_t p = 0, q = 0;
         CHECK(node_ref_local(t, "w/f015.bin", &lp, 1, &p) == 0);
@@ -226,21 +229,25 @@ int main(void)
         CHECK(q == p);
         CHECK(node_get(t, p, &ni) == 0);
         CHECK(ni.kind == NODE_REMOTE && ni.entry.size == 5000 && ni.nlookup == 2 && ni.hashed);
-        CHECK(ni.was_local); /* its opens drop the kernel's pages */
         node_info_clear(&ni);
         node_forget(t, p, 2);
 
-        fuse_ino_t r = 0, s = 0;
-        struct node_local lr = {.size = 10};
-        CHECK(node_ref_local(t, "w/f016.bin", &lr, 1, &r) == 0);
-        struct hub_entry others = {.path = "w/f016.bin", .size = 7000};
-        CHECK(node_ref_remote_since(t, "w/f016.bin", &others, "c5", 1, node_stamp(t), &s) == 0);
-        CHECK(s != r);
-        CHECK(node_get(t, s, &ni) == 0);
-        CHECK(ni.kind == NODE_REMOTE && ni.entry.size == 7000 && !ni.was_local);
-        node_info_clear(&ni);
-        node_forget(t, s, 1);
-        node_forget(t, r, 1);
+        struct hub_entry others[2] = {{.path = "w/f016.bin", .size = 7000},  /* other size */
+                                      {.path = "w/f016.bin", .size = 10}};   /* other commit */
+        const char *at[2] = {"c4", "c5"};
+        for (int k = 0; k < 2; k++) {
+            fuse_ino_t r = 0, s = 0;
+            struct node_local lr = {.size = 10};
+            CHECK(node_ref_local(t, "w/f016.bin", &lr, 1, &r) == 0);
+            CHECK(node_ref_remote_since(t, "w/f016.bin", &others[k], at[k], 1, node_stamp(t),
+                                        &s) == 0);
+            CHECK(s != r);
+            CHECK(node_get(t, s, &ni) == 0);
+            CHECK(ni.kind == NODE_REMOTE && ni.entry.size == others[k].size);
+            node_info_clear(&ni);
+            node_forget(t, s, 1);
+            node_forget(t, r, 1);
+        }
     }
 
     /* helpers */
