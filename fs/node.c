@@ -355,10 +355,20 @@ void node_set_own_commit(struct node_table *t, const char *commit)
     pthread_mutex_unlock(&t->lock);
 }
 
+/* Lock held.  Compares a copy: GCC's -fsanitize builds warn (wrongly) that
+ * a string compare with the member reads past a region of size 0. */
+static bool own_commit_locked(const struct node_table *t, const char *commit)
+{
+    char own[HUB_SHA1_HEX];
+    memcpy(own, t->own_commit, sizeof own);
+    own[sizeof own - 1] = '\0';
+    return own[0] && commit && strcmp(own, commit) == 0;
+}
+
 bool node_is_own_commit(struct node_table *t, const char *commit)
 {
     pthread_mutex_lock(&t->lock);
-    bool own = t->own_commit[0] && commit && strcmp(t->own_commit, commit) == 0;
+    bool own = own_commit_locked(t, commit);
     pthread_mutex_unlock(&t->lock);
     return own;
 }
@@ -390,8 +400,7 @@ int node_ref_remote_since(struct node_table *t, const char *path, const struct h
         goto out;
     }
     if (n && n->kind == NODE_LOCAL && !n->is_dir && !e->is_dir && n->local.size == e->size &&
-        n->ino != t->root_ino && t->own_commit[0] && commit &&
-        strcmp(commit, t->own_commit) == 0) {
+        n->ino != t->root_ino && own_commit_locked(t, commit)) {
         /* A local file the write path no longer calls local, read at the
          * commit this mount made, with the entry's size: that commit holds
          * the node's own content, and the commit worker is about to switch
