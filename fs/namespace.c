@@ -17,6 +17,7 @@
 #include "log.h"
 #include "noise.h"
 #include "ns_i.h"
+#include "ops.h"
 #include "route.h"
 
 #include <curl/curl.h>
@@ -952,13 +953,7 @@ static void reply_mounts(fuse_req_t req, size_t size)
         fuse_reply_err(req, EIO);
         return;
     }
-    size_t len = strlen(buf);
-    if (size == 0)
-        fuse_reply_xattr(req, len);
-    else if (size < len)
-        fuse_reply_err(req, ERANGE);
-    else
-        fuse_reply_buf(req, buf, len);
+    hm_reply_xattr(req, buf, strlen(buf), size);
 }
 
 static void ns_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)

@@ -46,6 +46,10 @@ void hm_stat_fill(struct mount_state *ms, const struct node_info *ni, struct sta
 int hm_lookup_path(struct mount_state *ms, const char *path, struct fuse_entry_param *e)
     __attribute__((warn_unused_result));
 
+/* Answer a getxattr/listxattr request with `len` bytes of `val`: the length
+ * for a size query (size 0), ERANGE when `size` is too small. */
+void hm_reply_xattr(fuse_req_t req, const void *val, size_t len, size_t size);
+
 /* Fill *e for a node the caller has already referenced (node_ref_*). */
 int hm_entry_fill(struct mount_state *ms, fuse_ino_t ino, struct fuse_entry_param *e)
     __attribute__((warn_unused_result));

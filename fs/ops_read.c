@@ -908,7 +908,11 @@ static void hm_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
         fuse_reply_err(req, -ret);
         return;
     }
-    size_t len = strlen(val);
+    hm_reply_xattr(req, val, strlen(val), size);
+}
+
+void hm_reply_xattr(fuse_req_t req, const void *val, size_t len, size_t size)
+{
     if (size == 0)
         fuse_reply_xattr(req, len);
     else if (size < len)
@@ -939,12 +943,7 @@ static void hm_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
         len += (size_t)n + 1; /* keep the NUL: names are NUL-separated */
     }
     node_info_clear(&ni);
-    if (size == 0)
-        fuse_reply_xattr(req, len);
-    else if (size < len)
-        fuse_reply_err(req, ERANGE);
-    else
-        fuse_reply_buf(req, list, len);
+    hm_reply_xattr(req, list, len, size);
 }
 
 /* ---- session ------------------------------------------------------------------------ */
