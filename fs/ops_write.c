@@ -12,7 +12,8 @@
  * journaled file whose staged bytes did not all reach the disk).  fsync(2)
  * flushes the file and waits for the commit, returning its result;
  * -o durable_close flushes at every close (one flush of the staging file
- * and one of the WAL per close, ~2x the time of rsync of small files). */
+ * and one of the WAL per close: rsync -a of 1,000 small files took 1.3x as
+ * long in a side-by-side run, more on slower disks). */
 #include "ops_write.h"
 
 #include "journal.h"

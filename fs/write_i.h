@@ -118,8 +118,8 @@ int hw_resolve(struct hm_write *hw, const char *path, int *kind, bool *remote_he
 /* Does directory `path` have any child in the mount's view? */
 int hw_dir_nonempty(struct hm_write *hw, const char *path, bool *nonempty);
 /* Journal a wfile's current content (flush/fsync/last release): record it
- * (the journal row survives kill -9), and with `sync` or -o durable_close
- * first fsync the staging file so that it survives a power loss too.
+ * (the journal row survives kill -9), and with `sync`, -o durable_close or
+ * a truncate-sized file (wfile.extended) first fsync the staging file.
  * Caller holds hw->mu. */
 int hw_journal_locked(struct hm_write *hw, struct wfile *wf, bool sync);
 /* Wfile by inode / by path (caller holds hw->mu). */
